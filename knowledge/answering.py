@@ -1,0 +1,273 @@
+"""Grounded answers: retrieve, decide whether the evidence suffices, prompt, stream, verify citations."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from knowledge.errors import ModelUnavailableError
+from knowledge.models import ChatModel, Message
+from knowledge.retrieval import Retriever
+from knowledge.text import content_words, overlap, split_sentences
+from knowledge.types import Answer, Citation, Evidence, ScoredChunk
+
+NOT_FOUND = "I could not find this in the knowledge base."
+SUPPORT_THRESHOLD = 0.45  # share of a sentence's content words found in the passage it cites
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Knowledge Desk, a company's internal assistant. Answer only from the numbered "
+    "sources. After every sentence, cite its source as [n]. If the sources do not answer the "
+    "question, say that the knowledge base does not cover it. Be brief."
+)
+
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_FOLLOW_UP = re.compile(
+    r"^(and|but|what about|how about|also|then|so)\b|\b(it|its|they|them|their|this|that|these|"
+    r"those|he|she|his|her|there)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """How the assistant behaves; roles choose one (see knowledge.roles)."""
+
+    name: str = "default"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float = 0.1
+    max_tokens: int = 400
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+def standalone_query(question: str, history: Sequence[Turn]) -> str:
+    """Make a follow-up searchable on its own by carrying over the previous question's topic."""
+    question = question.strip()
+    if not history:
+        return question
+    words = question.split()
+    if len(words) <= 6 or _FOLLOW_UP.search(question):
+        previous = history[-1].question.strip()
+        return f"{previous} {question}"
+    return question
+
+
+def evidence_level(top_score: float, abstain_below: float, weak_below: float) -> Evidence:
+    if top_score < abstain_below:
+        return "none"
+    return "weak" if top_score < weak_below else "strong"
+
+
+def trim_passage(text: str, query: str, max_chars: int) -> str:
+    """The sentences of a passage that matter most for the query, in their original order."""
+    if len(text) <= max_chars:
+        return text
+    sentences = split_sentences(text)
+    query_words = content_words(query)
+    ranked = sorted(
+        range(len(sentences)),
+        key=lambda i: (-len(content_words(sentences[i]) & query_words), i),
+    )
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        cost = len(sentences[i]) + 1
+        if used + cost > max_chars:
+            continue
+        chosen.append(i)
+        used += cost
+    if not chosen:
+        return text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+    return " ".join(sentences[i] for i in sorted(chosen))
+
+
+def build_messages(
+    question: str,
+    passages: Sequence[str],
+    persona: Persona,
+    history: Sequence[Turn] = (),
+) -> list[Message]:
+    sources = "\n\n".join(f"[{n}] {text}" for n, text in enumerate(passages, start=1))
+    messages: list[Message] = [{"role": "system", "content": persona.system_prompt}]
+    for turn in history[-2:]:
+        messages.append({"role": "user", "content": turn.question})
+        messages.append({"role": "assistant", "content": _strip_citations(turn.answer)[:300]})
+    messages.append(
+        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}\nAnswer:"}
+    )
+    return messages
+
+
+def _strip_citations(text: str) -> str:
+    return _CITATION.sub("", text).strip()
+
+
+def _cited_numbers(sentence: str) -> list[int]:
+    return [int(n) for group in _CITATION.findall(sentence) for n in group.split(",")]
+
+
+@dataclass
+class VerifiedText:
+    text: str
+    cited: list[int] = field(default_factory=list)  # source numbers, in order of first use
+    supported: bool = False
+
+
+def verify_citations(answer: str, passages: Sequence[str]) -> VerifiedText:
+    """Drop citations that point nowhere or to a passage that does not support the sentence,
+    and cite the best supporting passage where the model forgot to."""
+    words = [content_words(p) for p in passages]
+    out: list[str] = []
+    cited: list[int] = []
+    supported = False
+    for sentence in split_sentences(answer):
+        bare = _strip_citations(sentence)
+        if not bare:
+            continue
+        claims = content_words(bare)
+        support = [overlap(claims, w) for w in words]
+        keep = [
+            n for n in _cited_numbers(sentence) if 1 <= n <= len(passages) and support[n - 1] > 0.2
+        ]
+        if not keep and support and max(support) >= SUPPORT_THRESHOLD and len(claims) >= 3:
+            keep = [support.index(max(support)) + 1]
+        keep = list(dict.fromkeys(keep))
+        if keep and max(support[n - 1] for n in keep) >= SUPPORT_THRESHOLD:
+            supported = True
+        cited.extend(n for n in keep if n not in cited)
+        marks = "".join(f"[{n}]" for n in keep)
+        out.append(_join_marks(bare, marks))
+    return VerifiedText(" ".join(out), cited, supported)
+
+
+def _join_marks(sentence: str, marks: str) -> str:
+    if not marks:
+        return sentence
+    if sentence[-1:] in ".!?":
+        return f"{sentence[:-1]} {marks}{sentence[-1]}"
+    return f"{sentence} {marks}"
+
+
+def extractive_answer(question: str, passages: Sequence[str], limit: int = 2) -> VerifiedText:
+    """The sentences of the sources that best match the question, quoted and cited."""
+    query_words = content_words(question)
+    scored: list[tuple[float, int, str]] = []
+    for n, passage in enumerate(passages, start=1):
+        for sentence in split_sentences(passage):
+            if len(sentence) < 25:
+                continue
+            hits = len(content_words(sentence) & query_words)
+            scored.append((hits - n * 0.01, n, sentence))
+    scored.sort(reverse=True)
+    picked = scored[:limit]
+    if not picked:
+        return VerifiedText("", [], False)
+    text = " ".join(_join_marks(sentence.rstrip(), f"[{n}]") for _, n, sentence in picked)
+    return VerifiedText(
+        f"From the knowledge base: {text}", list(dict.fromkeys(n for _, n, _ in picked)), True
+    )
+
+
+class AnswerStream:
+    """Iterate for the streamed text; `answer` holds the verified result once iteration ends."""
+
+    def __init__(self, deltas: Iterator[str], finish: Answer) -> None:
+        self._deltas = deltas
+        self.answer = finish
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._deltas
+
+
+class Assistant:
+    def __init__(
+        self,
+        retriever: Retriever,
+        model: ChatModel,
+        *,
+        top_k: int = 5,
+        prompt_sources: int = 4,
+        source_chars: int = 450,
+        abstain_below: float = 0.3,
+        weak_below: float = 0.45,
+    ) -> None:
+        self.retriever = retriever
+        self.model = model
+        self.top_k = top_k
+        self.prompt_sources = prompt_sources
+        self.source_chars = source_chars
+        self.abstain_below = abstain_below
+        self.weak_below = weak_below
+
+    def ask(
+        self,
+        question: str,
+        collections: Sequence[str],
+        *,
+        history: Sequence[Turn] = (),
+        persona: Persona | None = None,
+    ) -> AnswerStream:
+        persona = persona or Persona()
+        started = time.perf_counter()
+        query = standalone_query(question, history)
+        sources = self.retriever.search(query, collections, self.top_k)
+        answer = Answer(
+            question=question,
+            text="",
+            abstained=False,
+            model=self.model.name,
+            sources=sources,
+            standalone_query=query,
+            retrieval_ms=(time.perf_counter() - started) * 1000,
+        )
+        top = max((s.score for s in sources), default=0.0)
+        answer.evidence = evidence_level(top, self.abstain_below, self.weak_below)
+        if answer.evidence == "none":
+            return AnswerStream(self._abstain(answer, started), answer)
+        return AnswerStream(self._generate(answer, query, history, persona, started), answer)
+
+    def _abstain(self, answer: Answer, started: float) -> Iterator[str]:
+        answer.abstained = True
+        answer.text = NOT_FOUND
+        answer.total_ms = (time.perf_counter() - started) * 1000
+        yield NOT_FOUND
+
+    def _generate(
+        self,
+        answer: Answer,
+        query: str,
+        history: Sequence[Turn],
+        persona: Persona,
+        started: float,
+    ) -> Iterator[str]:
+        used = answer.sources[: self.prompt_sources]
+        passages = [trim_passage(s.chunk.text, query, self.source_chars) for s in used]
+        messages = build_messages(answer.question, passages, persona, history)
+        pieces: list[str] = []
+        try:
+            for delta in self.model.stream(
+                messages, temperature=persona.temperature, max_tokens=persona.max_tokens
+            ):
+                if answer.first_token_ms is None:
+                    answer.first_token_ms = (time.perf_counter() - started) * 1000
+                pieces.append(delta)
+                yield delta
+        except ModelUnavailableError as exc:
+            answer.error = str(exc)
+        verified = verify_citations("".join(pieces), passages)
+        if not verified.supported:
+            # Small local models often answer off the sources; the evidence must stay visible.
+            verified = extractive_answer(query, passages)
+        answer.text = verified.text or NOT_FOUND
+        answer.abstained = not verified.text
+        answer.citations = [
+            Citation(n=n, chunk=used[n - 1].chunk, score=used[n - 1].score, quote=passages[n - 1])
+            for n in verified.cited
+        ]
+        answer.total_ms = (time.perf_counter() - started) * 1000

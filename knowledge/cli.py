@@ -1,0 +1,198 @@
+"""`kdesk`: the command-line contract that scripts and monitoring rely on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from knowledge.errors import KdeskError
+from knowledge.settings import load_settings
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _desk():  # type: ignore[no-untyped-def]
+    from knowledge.desk import Desk
+
+    return Desk(load_settings())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from knowledge.desk import IngestProgress, pdfs_under
+
+    desk = _desk()
+    files = pdfs_under(args.paths)
+    if not files:
+        raise KdeskError("No PDF files found in the given paths.")
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.json)
+
+    def progress(event: IngestProgress) -> None:
+        bar.set_description(event.file_name[:40])
+        if event.stage == "done":
+            bar.update(1)
+
+    reports = desk.ingest_paths(files, args.collection, progress)
+    bar.close()
+    if args.json:
+        _print_json({"reports": [asdict(r) for r in reports]})
+    else:
+        for r in reports:
+            detail = f"{r.pages} pages, {r.chunks} chunks, {r.seconds:.1f}s"
+            note = f" — {r.reason}" if r.reason else ""
+            print(f"{r.status:9} {r.file_name} ({detail}){note}")
+    return 1 if any(r.status == "failed" for r in reports) else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    results = _desk().search(args.query, args.collection, args.k)
+    rows = [
+        {
+            "doc": r.chunk.file_name,
+            "page": r.chunk.page_start,
+            "page_end": r.chunk.page_end,
+            "text": r.chunk.text,
+            "score": r.score,
+        }
+        for r in results
+    ]
+    if args.json:
+        _print_json({"results": rows})
+    else:
+        for n, row in enumerate(rows, start=1):
+            print(f"[{n}] {row['doc']} p.{row['page']} (score {row['score']:.2f})")
+            print(f"    {str(row['text'])[:300]}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    stream = _desk().ask(args.question, args.collection)
+    for delta in stream:
+        if not args.json:
+            print(delta, end="", flush=True)
+    answer = stream.answer
+    if args.json:
+        _print_json(
+            {
+                "answer": answer.text,
+                "abstained": answer.abstained,
+                "model": answer.model,
+                "evidence": answer.evidence,
+                "error": answer.error,
+                "citations": [
+                    {"n": c.n, "doc": c.chunk.file_name, "page": c.page, "text": c.quote, "score": c.score}
+                    for c in answer.citations
+                ],
+            }
+        )
+        return 0
+    print("\n")
+    if answer.error:
+        print(f"Model error: {answer.error}")
+    print(f"Answer (verified, {answer.model}): {answer.text}")
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.chunk.file_name}, page {c.page}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from knowledge.evaluation import run_eval, to_hits
+
+    desk = _desk()
+    dataset = Path(args.dataset)
+    collection = f"eval-{dataset.resolve().name}"
+    reports = desk.ingest_paths([dataset / "docs"], collection)
+    failed = [r for r in reports if r.status == "failed"]
+    for r in failed:
+        print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
+    summary = run_eval(
+        dataset,
+        lambda q: to_hits(desk.search(q, [collection], 10)),
+        args.k,
+        Path(args.details) if args.details else None,
+    )
+    if args.json:
+        _print_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from knowledge.bench import run_bench
+
+    summary = run_bench(load_settings(), quick=args.quick)
+    _print_json(summary) if args.json else print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from knowledge.demo import load_demo
+
+    reports = load_demo(_desk())
+    for r in reports:
+        print(f"{r.status:9} {r.collection}/{r.file_name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kdesk", description="Knowledge Desk command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add PDF files or folders to a collection")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--collection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="retrieve passages (no model)")
+    p.add_argument("query")
+    p.add_argument("--collection", action="append", help="repeatable; default: all")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("--collection", action="append", help="repeatable; default: all")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure retrieval on a dataset (docs/ + questions.jsonl)")
+    p.add_argument("dataset")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--details", help="write one JSON line per question here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure ingest and query speed beside the machine's limits")
+    p.add_argument("--quick", action="store_true", help="smaller corpus, for a smoke run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="load the demo knowledge base (idempotent)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KdeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

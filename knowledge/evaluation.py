@@ -1,0 +1,158 @@
+"""`kdesk eval`: retrieval quality on a dataset of PDFs with questions and gold evidence."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.errors import KdeskError
+from knowledge.types import ScoredChunk
+
+KS = (1, 3, 5, 10)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    doc: str
+    page: int | None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc: str
+    page: int
+    page_end: int
+    chars: int
+    score: float
+
+
+def load_questions(dataset: Path) -> list[Question]:
+    path = dataset / "questions.jsonl"
+    if not path.is_file() or not (dataset / "docs").is_dir():
+        raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
+    questions = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            evidence = tuple(Evidence(e["doc"], e.get("page")) for e in raw.get("evidence", []))
+            questions.append(Question(str(raw["id"]), raw["question"], evidence))
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise KdeskError(f"{path}:{n}: not a valid question line ({exc})") from None
+    return questions
+
+
+def is_relevant(hit: Hit, question: Question) -> bool:
+    """A page hit where the question has evidence pages, else a document hit."""
+    pages = [e for e in question.evidence if e.page is not None]
+    if pages:
+        return any(e.doc == hit.doc and hit.page <= e.page <= hit.page_end for e in pages)
+    return any(e.doc == hit.doc for e in question.evidence)
+
+
+def score_question(question: Question, hits: Sequence[Hit]) -> dict[str, object]:
+    docs = {e.doc for e in question.evidence}
+    pages = [e for e in question.evidence if e.page is not None]
+    row: dict[str, object] = {}
+    for k in KS:
+        top = hits[:k]
+        row[f"doc@{k}"] = any(h.doc in docs for h in top) if docs else None
+        row[f"page@{k}"] = (
+            any(h.doc == e.doc and h.page <= e.page <= h.page_end for h in top for e in pages)  # type: ignore[operator]
+            if pages
+            else None
+        )
+    rank = next((r for r, h in enumerate(hits[:10], start=1) if is_relevant(h, question)), None)
+    row["rr"] = 1.0 / rank if rank else 0.0
+    return row
+
+
+def _mean(rows: Sequence[dict[str, object]], key: str) -> float | None:
+    values = [bool(r[key]) for r in rows if r[key] is not None]
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarise(
+    dataset: str, k: int, rows: Sequence[dict[str, object]], latencies: Sequence[float]
+) -> dict[str, object]:
+    by_k = {
+        str(kk): {"doc_hit": _mean(rows, f"doc@{kk}"), "page_hit": _mean(rows, f"page@{kk}")}
+        for kk in KS
+    }
+    answerable = [r for r in rows if r[f"doc@{KS[0]}"] is not None]
+    ms = np.asarray(latencies) if latencies else np.zeros(1)
+    return {
+        "dataset": dataset,
+        "questions": len(rows),
+        "k": k,
+        "doc_hit_at_k": _mean(rows, f"doc@{k}") if k in KS else None,
+        "page_hit_at_k": _mean(rows, f"page@{k}") if k in KS else None,
+        "mrr": round(float(np.mean([float(r["rr"]) for r in answerable])), 4)  # type: ignore[arg-type]
+        if answerable
+        else 0.0,
+        "latency_ms": {
+            "p50": round(float(np.percentile(ms, 50)), 1),
+            "p95": round(float(np.percentile(ms, 95)), 1),
+        },
+        "by_k": by_k,
+    }
+
+
+def to_hits(results: Sequence[ScoredChunk]) -> list[Hit]:
+    return [
+        Hit(
+            r.chunk.file_name,
+            r.chunk.page_start,
+            r.chunk.page_end,
+            len(r.chunk.text),
+            round(r.score, 4),
+        )
+        for r in results
+    ]
+
+
+def run_eval(
+    dataset: Path,
+    search: Callable[[str], list[Hit]],
+    k: int,
+    details: Path | None = None,
+) -> dict[str, object]:
+    """Run every question through `search` (top 10) and score it."""
+    if k not in KS:
+        raise KdeskError(f"-k must be one of {', '.join(map(str, KS))}")
+    questions = load_questions(dataset)
+    rows, latencies, lines = [], [], []
+    chars: list[int] = []
+    spans: list[int] = []
+    for q in questions:
+        started = time.perf_counter()
+        hits = search(q.question)[:10]
+        latencies.append((time.perf_counter() - started) * 1000)
+        rows.append(score_question(q, hits))
+        chars.extend(h.chars for h in hits[:k])
+        spans.extend(h.page_end - h.page + 1 for h in hits[:k])
+        lines.append({"id": q.id, "results": [h.__dict__ for h in hits]})
+    summary = summarise(dataset.name, k, rows, latencies)
+    summary["passages"] = {
+        "mean_chars": round(float(np.mean(chars)), 1) if chars else 0.0,
+        "max_pages": max(spans, default=0),
+    }
+    if details:
+        details.parent.mkdir(parents=True, exist_ok=True)
+        with details.open("w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(json.dumps(line) + "\n")
+    return summary

@@ -1,0 +1,85 @@
+"""Knowledge: upload PDFs into collections, watch progress, read the report, manage documents."""
+
+import pandas as pd
+import streamlit as st
+
+from knowledge.desk import IngestProgress, Upload
+from knowledge.errors import KdeskError
+from pages.shared import get_desk
+
+desk = get_desk()
+st.title("📚 Knowledge base")
+
+NEW = "➕ New collection…"
+collections = desk.store.collection_names()
+with st.form("upload", clear_on_submit=True):
+    choice = st.selectbox("Collection", [*collections, NEW], key="collection_choice")
+    new_name = st.text_input("New collection name", key="new_collection")
+    files = st.file_uploader("PDF files", type=["pdf"], accept_multiple_files=True, key="files")
+    submitted = st.form_submit_button("Upload and index", type="primary")
+
+if submitted:
+    target = new_name.strip() if choice == NEW else choice
+    if not target:
+        st.error("Give the new collection a name.")
+    elif not files:
+        st.error("Choose at least one PDF file.")
+    else:
+        uploads = [Upload(f.name, f.getvalue()) for f in files]
+        with st.status(f"Indexing {len(uploads)} file(s) into {target}…", expanded=True) as status:
+            bar = st.progress(0.0)
+
+            def progress(event: IngestProgress) -> None:
+                done = (event.file_index + event.fraction) / event.file_count
+                bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
+
+            try:
+                reports = desk.ingest(uploads, target, progress)
+            except KdeskError as exc:
+                status.update(label=str(exc), state="error")
+            else:
+                failed = sum(r.status == "failed" for r in reports)
+                state = "error" if failed == len(reports) else "complete"
+                label = f"Done: {len(reports) - failed} indexed, {failed} failed"
+                status.update(label=label, state=state, expanded=bool(failed))
+                st.session_state["last_report"] = reports
+
+if reports := st.session_state.get("last_report"):
+    st.subheader("Ingestion report")
+    table = pd.DataFrame(
+        {
+            "file": [r.file_name for r in reports],
+            "status": [r.status for r in reports],
+            "pages": [r.pages for r in reports],
+            "pages without text": [len(r.pages_without_text) for r in reports],
+            "chunks": [r.chunks for r in reports],
+            "seconds": [round(r.seconds, 2) for r in reports],
+            "note": [r.reason or "" for r in reports],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+
+st.subheader("Documents")
+documents = desk.store.documents()
+if not documents:
+    st.info("No documents yet.")
+else:
+    table = pd.DataFrame(
+        {
+            "collection": [d.collection for d in documents],
+            "file": [d.file_name for d in documents],
+            "title": [d.title for d in documents],
+            "pages": [d.pages for d in documents],
+            "chunks": [d.chunks for d in documents],
+            "ingested at": [d.ingested_at.strftime("%Y-%m-%d %H:%M") for d in documents],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in documents}
+    doomed = st.multiselect("Delete documents", list(labels), key="delete_choice")
+    confirm = st.checkbox("I understand the selected documents will be removed", key="confirm")
+    if st.button("Delete", disabled=not (doomed and confirm), type="secondary"):
+        for label in doomed:
+            desk.store.delete_document(labels[label])
+        st.success(f"Deleted {len(doomed)} document(s).")
+        st.rerun()

@@ -1,0 +1,65 @@
+"""What the pages share: the one cached Desk and a few rendering helpers (no business logic)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from knowledge.desk import Desk
+from knowledge.errors import KdeskError
+from knowledge.settings import load_settings
+from knowledge.types import Answer, Citation
+from knowledge.viewer import page_count, render_page
+
+
+@st.cache_resource(show_spinner="Loading the knowledge base…")
+def get_desk() -> Desk:
+    return Desk(load_settings())
+
+
+EVIDENCE_BADGE = {
+    "strong": "",
+    "weak": ":orange-badge[Weak evidence — check the sources]",
+    "none": ":gray-badge[Not in the knowledge base]",
+}
+
+
+@st.dialog("Source", width="large")
+def show_source(citation: Citation) -> None:
+    chunk = citation.chunk
+    desk = get_desk()
+    try:
+        document = desk.store.document(chunk.doc_id)
+    except KdeskError as exc:
+        st.error(str(exc))
+        return
+    pages = page_count(document.pdf_path)
+    page = st.number_input("Page", 1, pages, chunk.page_start, key=f"page-{chunk.id}")
+    st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
+    with st.expander("Cited passage", expanded=True):
+        st.markdown(f"> {citation.quote}")
+    try:
+        st.image(render_page(document.pdf_path, int(page)), width="stretch")
+    except KdeskError as exc:
+        st.error(str(exc))
+    with open(document.pdf_path, "rb") as pdf:
+        st.download_button("Download PDF", pdf.read(), chunk.file_name, "application/pdf")
+
+
+def render_answer(answer: Answer, key: str) -> None:
+    if answer.error:
+        st.error(f"The model did not answer: {answer.error}")
+    st.markdown(answer.text)
+    badge = EVIDENCE_BADGE[answer.evidence if not answer.abstained else "none"]
+    timing = f"{answer.total_ms / 1000:.1f}s"
+    if answer.first_token_ms is not None:
+        timing = f"first token {answer.first_token_ms / 1000:.1f}s · total {timing}"
+    st.caption(f"{badge} Answered by `{answer.model}` · {timing}")
+    for c in answer.citations:
+        label = f"[{c.n}] {c.chunk.title} — page {c.page}"
+        if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):
+            show_source(c)
+    if answer.abstained and answer.sources:
+        with st.expander("Closest passages found"):
+            for s in answer.sources[:3]:
+                st.markdown(f"**{s.chunk.file_name}**, page {s.chunk.page_start}")
+                st.caption(s.chunk.text[:400])

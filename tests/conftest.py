@@ -1,0 +1,71 @@
+"""Shared fixtures: real SQLite, real Chroma and the real embedding model in tmp dirs, plus
+deterministic doubles for the chat model."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from knowledge.desk import Desk  # noqa: E402
+from knowledge.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from knowledge.errors import ModelUnavailableError  # noqa: E402
+from knowledge.settings import Settings  # noqa: E402
+
+
+class ScriptedChatModel:
+    """A chat model double: replies with a fixed text (or one computed from the messages),
+    streamed word by word, and remembers what it was asked."""
+
+    def __init__(
+        self,
+        reply: str | Callable[[Sequence[dict]], str] = "",
+        *,
+        fail_after: int | None = None,
+        name: str = "scripted · test",
+    ) -> None:
+        self.reply = reply
+        self.fail_after = fail_after
+        self._name = name
+        self.calls: list[dict] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def stream(self, messages, *, temperature: float, max_tokens: int) -> Iterator[str]:
+        self.calls.append(
+            {"messages": list(messages), "temperature": temperature, "max_tokens": max_tokens}
+        )
+        text = self.reply(messages) if callable(self.reply) else self.reply
+        for i, piece in enumerate(re.findall(r"\S+\s*", text)):
+            if self.fail_after is not None and i >= self.fail_after:
+                raise ModelUnavailableError("The model server stopped responding.")
+            yield piece
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model_backend="ollama")
+
+
+@pytest.fixture
+def model() -> ScriptedChatModel:
+    return ScriptedChatModel("The answer is in the sources [1].")
+
+
+@pytest.fixture
+def desk(settings: Settings, embedder, model: ScriptedChatModel) -> Desk:
+    return Desk(settings, embedder=embedder, model=model)
