@@ -61,7 +61,9 @@ def build_chat_model(
     Ollama)."""
     choice = backend or settings.model_backend
     if choice == "auto":
-        if ollama_reachable(settings.ollama_host, settings.connect_timeout_s):
+        available = ollama_models(settings.ollama_host, settings.connect_timeout_s)
+        # an Ollama without the configured model would fail every answer: use the embedded one
+        if available is not None and _has_model(available, model or settings.ollama_model):
             choice = "ollama"
         else:
             choice, model = "embedded", None
@@ -92,16 +94,26 @@ def build_chat_model(
     )
 
 
-def ollama_reachable(host: str, timeout: float) -> bool:
-    """Whether an Ollama server answers at ``host`` within ``timeout`` seconds."""
+def ollama_models(host: str, timeout: float) -> list[str] | None:
+    """The models an Ollama server at ``host`` has pulled, or None when it does not answer."""
     import ollama
 
     try:
         with ollama.Client(host=host, timeout=timeout) as client:
-            client.list()
+            listing = client.list()
     except Exception:
-        return False
-    return True
+        return None
+    return [m.model for m in listing.models if m.model]
+
+
+def ollama_reachable(host: str, timeout: float) -> bool:
+    """Whether an Ollama server answers at ``host`` within ``timeout`` seconds."""
+    return ollama_models(host, timeout) is not None
+
+
+def _has_model(available: list[str], wanted: str) -> bool:
+    names = {wanted, wanted if ":" in wanted else f"{wanted}:latest"}
+    return any(name in names for name in available)
 
 
 class OllamaChatModel:

@@ -230,11 +230,18 @@ def test_openai_server_down(tmp_path: Path) -> None:
 # Choosing a backend
 
 
-def test_auto_uses_ollama_when_it_answers(ollama: FakeOllama, tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, model_backend="auto", ollama_host=ollama.url)
-    model = build_chat_model(settings)
-    assert isinstance(model, OllamaChatModel)
-    assert "".join(answer(model)) == REPLY
+def test_auto_uses_ollama_when_it_has_the_model(tmp_path: Path) -> None:
+    with FakeOllama(REPLY, models=["llama3.2:3b"]) as server:
+        settings = settings_for(tmp_path, model_backend="auto", ollama_host=server.url)
+        model = build_chat_model(settings)
+        assert isinstance(model, OllamaChatModel)
+        assert "".join(answer(model)) == REPLY
+
+
+def test_auto_skips_an_ollama_without_the_model(tmp_path: Path) -> None:
+    with FakeOllama(REPLY, models=["qwen2.5:7b"]) as server:
+        settings = settings_for(tmp_path, model_backend="auto", ollama_host=server.url)
+        assert isinstance(build_chat_model(settings), EmbeddedChatModel)
 
 
 def test_auto_falls_back_to_the_embedded_model(tmp_path: Path) -> None:
