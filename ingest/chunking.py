@@ -1,8 +1,26 @@
-"""Page texts -> overlapping, heading-aware chunks that remember where they came from."""
+"""Page texts -> overlapping, heading-aware chunks that remember where they came from.
+
+The document text is the page texts joined by ``PAGE_SEPARATOR``; every chunk is an exact
+slice of it (``text[c.char_start:c.char_end] == c.text``). The text is cut into *pieces*
+(headings, tables, sentences; words only inside over-long sentences), each remembering how
+good a place its start is to begin a chunk. Pieces are packed greedily up to ``size``
+characters and each chunk is cut at the best boundary available.
+"""
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import re
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+
+from ingest.pdf import Page
+
+PAGE_SEPARATOR = "\n\n"
+MAX_HEADING_DEPTH = 4
+MAX_HEADING_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -14,3 +32,611 @@ class ChunkDraft:
     char_start: int  # offset in the document's text (pages joined by "\n\n")
     char_end: int
     content_hash: str
+
+
+def document_text(pages: Sequence[Page]) -> str:
+    """The text that chunk offsets point into."""
+    return PAGE_SEPARATOR.join(page.text for page in pages)
+
+
+def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -> list[ChunkDraft]:
+    """Split pages into chunks of at most ``size`` characters plus up to ``overlap``
+    characters repeated from the end of the previous chunk (whole sentences where possible).
+
+    A chunk never spans more than two pages.
+    """
+    if size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"need size >= 1 and 0 <= overlap < size (got {size=}, {overlap=})")
+    layout = _Layout.of(pages)
+    pieces = list(_Segmenter(layout, size).pieces())
+    spans = _Packer(pieces, layout, size, overlap).spans()
+    return [_draft(layout, pages, span) for span in spans]
+
+
+# --- the joined text and its pages -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    text: str
+    page_starts: list[int]  # offset where each page's text begins
+
+    @staticmethod
+    def of(pages: Sequence[Page]) -> _Layout:
+        starts, offset = [], 0
+        for page in pages:
+            starts.append(offset)
+            offset += len(page.text) + len(PAGE_SEPARATOR)
+        return _Layout(document_text(pages), starts)
+
+    def page_index(self, offset: int) -> int:
+        return bisect.bisect_right(self.page_starts, offset) - 1
+
+    def page_end(self, index: int) -> int:
+        if index + 1 < len(self.page_starts):
+            return self.page_starts[index + 1] - len(PAGE_SEPARATOR)
+        return len(self.text)
+
+
+# --- pieces ------------------------------------------------------------------------------
+
+
+class Boundary(IntEnum):
+    """How good the start of a piece is as the start of a chunk (higher is better)."""
+
+    WORD = 0  # inside an over-long sentence
+    LINE = 1  # a line break inside an over-long sentence
+    CLAUSE = 2  # after ";" or ":" inside an over-long sentence
+    TABLE_ROW = 3  # inside a table: only when the table cannot stay whole
+    SENTENCE = 4
+    BLOCK = 5  # paragraph, list item, table, page
+    HEADING = 6
+
+
+# A chunk is cut at a boundary only if that leaves the chunk at least this full; cutting
+# at the best such boundary keeps paragraphs whole and starts chunks at headings.
+MIN_FILL = {Boundary.HEADING: 0.25, Boundary.BLOCK: 0.5}
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: int
+    end: int
+    boundary: Boundary
+    page: int  # index into pages
+    heading_path: tuple[str, ...]
+    is_heading: bool = False
+
+
+# --- line classification -----------------------------------------------------------------
+
+_NUMBERED_HEADING = re.compile(r"(\d{1,3}(?:\.\d{1,3})*)\.?\s+(\S.*)")
+_ROMAN_HEADING = re.compile(r"([IVXLC]{1,6})\.\s+(\S.*)")
+_KEYWORD_HEADING = re.compile(
+    r"(part|article|chapter|section|item|schedule|appendix|annex|exhibit|note)\s+"
+    r"([IVXLC]{1,6}|\d{1,3}[A-Z]?(?:\.\d{1,3})*|[A-Z])\b\.?(.*)",
+    re.IGNORECASE,
+)
+_KEYWORD_LEVELS = {"part": 1, "article": 1, "chapter": 1, "schedule": 1, "appendix": 1}
+_KEYWORD_LEVELS |= {"annex": 1, "exhibit": 1, "section": 2, "item": 2, "note": 2}
+UNNUMBERED_LEVEL = 99  # ALL CAPS / Title Case headings: a leaf under numbered ones
+_SMALL_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or"}
+    | {"per", "the", "to", "vs", "via", "with", "&", "-", "–", "—"}
+)
+_NUMBER_TOKEN = re.compile(r"[-(]?[$€£]?\(?\d[\d,.]*%?\)?[,;]?")
+_DOT_LEADER = re.compile(r"(\.{4,}|…{2,}|(\. ){4,})\s*\S{1,6}$")  # "Scope ........ 12"
+_SPACED_COLUMNS = re.compile(r"\S(?: {2,}|\t)\S.*\S(?: {2,}|\t)\S")
+_LIST_ITEM = re.compile(r"(\(?[a-z0-9]{1,3}\)|\(?[ivx]{1,5}\)|[•▪●◦*\-–]|\d{1,3}\.)\s")
+_DANGLING_END = re.compile(r"(,|&|\b(and|or|of|for|the|in|on|to|with|a|an|by|that))$", re.I)
+_TOC_PAGE_NUMBER = re.compile(r"[A-Za-z)’'\"”]\s+\d{1,4}$")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*$")
+# A line after one ending like this may be a heading; not after ":" (a list follows).
+_HEADING_CONTEXT_END = re.compile(r"([.!?][\"'”’)\]]*|\d|\))$")
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    end: int
+    text: str
+    blank_before: bool
+
+
+def _lines(layout: _Layout, page: int) -> list[_Line]:
+    """The non-blank lines of a page, stripped, with absolute offsets."""
+    lines: list[_Line] = []
+    offset = layout.page_starts[page]
+    blank_before = True
+    for raw in layout.text[offset : layout.page_end(page)].split("\n"):
+        stripped = raw.strip()
+        if stripped:
+            start = offset + raw.index(stripped[0])
+            lines.append(_Line(start, start + len(stripped), stripped, blank_before))
+        blank_before = not stripped
+        offset += len(raw) + 1
+    return lines
+
+
+def _heading_level(line: str) -> int | None:
+    """The nesting level if ``line`` looks like a heading on its own, else None."""
+    if len(line) > 120 or "...." in line or line.endswith((",", ";")):
+        return None
+    keyword = _KEYWORD_HEADING.fullmatch(line)
+    if _TOC_PAGE_NUMBER.search(line) and not (keyword and not keyword.group(3).strip()):
+        return None  # "Article IX Put Option 19" is a table-of-contents entry
+    if keyword and line[0].isupper() and _heading_rest_ok(keyword.group(3), max_words=16):
+        depth = keyword.group(2).count(".")
+        return _KEYWORD_LEVELS[keyword.group(1).lower()] + depth
+    numbered = _NUMBERED_HEADING.fullmatch(line)
+    if numbered:
+        rest = numbered.group(2)
+        if not _heading_rest_ok(rest, max_words=10) or not rest[0].isupper():
+            return None
+        if rest.endswith(".") and not rest.isupper():
+            return None
+        bare = rest.removesuffix(":")
+        styled = _is_all_caps_heading(bare) or _is_title_case_heading(bare)
+        if rest.endswith(":") and not (styled and len(bare.split()) <= 5):
+            return None  # "1. The Company shall:" introduces a list
+        if not styled and (len(rest.split()) > 5 or _DANGLING_END.search(rest)):
+            return None  # a numbered sentence ("3. The Policy ... represent the")
+        return 1 + _numbering_depth(numbered.group(1))
+    roman = _ROMAN_HEADING.fullmatch(line)
+    if roman and _heading_rest_ok(roman.group(2), max_words=10) and roman.group(2)[0].isupper():
+        return 1
+    if _is_all_caps_heading(line) or _is_title_case_heading(line):
+        return UNNUMBERED_LEVEL
+    return None
+
+
+def _numbering_depth(number: str) -> int:
+    """ "4" and "4.0" -> 1, "4.2" -> 2, "4.2.1" -> 3."""
+    return number.removesuffix(".0").count(".") + 1
+
+
+def _is_numbered_caps_heading(line: str) -> bool:
+    """ "4. PUBLIC HOLIDAYS", "ARTICLE V TERM": a heading wherever it stands."""
+    match = _NUMBERED_HEADING.fullmatch(line) or _KEYWORD_HEADING.fullmatch(line)
+    return bool(match) and _is_all_caps_heading(line) and _heading_level(line) is not None
+
+
+def _heading_rest_ok(rest: str, *, max_words: int) -> bool:
+    rest = rest.strip(" .:-–—")
+    if not rest:
+        return True
+    words = rest.split()
+    if len(words) > max_words or len(rest) > 100:
+        return False
+    if rest.endswith(".") and len(words) > 6:
+        return False
+    return rest[0].isupper() or not rest[0].isalpha()
+
+
+def _is_all_caps_heading(line: str) -> bool:
+    letters = [ch for ch in line if ch.isalpha()]
+    if len(letters) < 4 or len(line) > 100 or len(line.split()) > 14:
+        return False
+    if line.endswith((".", "!", "?")):
+        return False
+    uppercase = sum(ch.isupper() for ch in letters)
+    digits = sum(ch.isdigit() for ch in line)
+    return uppercase >= 0.9 * len(letters) and digits <= 0.3 * len(letters)
+
+
+def _is_title_case_heading(line: str) -> bool:
+    words = line.split()
+    if not 1 <= len(words) <= 10 or len(line) > 80 or not line[0].isupper():
+        return False
+    if line[-1] in ".,;:!?" or sum(ch.isalpha() for ch in line) < 4:
+        return False
+    significant = [w for w in words if w.lower() not in _SMALL_WORDS]
+    return all(w[0].isupper() or not w[0].isalpha() for w in significant) and not any(
+        ch.isdigit() for w in significant for ch in w[:1]
+    )
+
+
+def _is_table_row(line: str) -> bool:
+    if len(line) > 160:
+        return False
+    if _SPACED_COLUMNS.search(line) or _DOT_LEADER.search(line):
+        return True
+    tokens = line.split()
+    numbers = sum(1 for token in tokens if _NUMBER_TOKEN.fullmatch(token))
+    if not numbers:
+        return False
+    return numbers / len(tokens) >= 0.25 or (numbers >= 2 and len(tokens) <= 10)
+
+
+def _is_table_label(line: str) -> bool:
+    """Short row labels between numeric rows ("Current assets:") belong to the table."""
+    return len(line) <= 60 and not _SENTENCE_END.search(line)
+
+
+MIN_TABLE_ROWS = 3
+MAX_TABLE_LABELS_IN_A_ROW = 3
+
+
+def _table_runs(lines: Sequence[_Line]) -> dict[int, int]:
+    """Map the index of each table's first line to the index after its last line."""
+    runs: dict[int, int] = {}
+    i = 0
+    while i < len(lines):
+        if not _is_table_row(lines[i].text):
+            i += 1
+            continue
+        end, rows, last_row_end = i, 0, i
+        while end < len(lines) and end - last_row_end <= MAX_TABLE_LABELS_IN_A_ROW:
+            if _is_table_row(lines[end].text):
+                rows, last_row_end = rows + 1, end + 1
+            elif not _is_table_label(lines[end].text):
+                break
+            end += 1
+        if rows >= MIN_TABLE_ROWS:
+            runs[_table_caption_start(lines, i, max(runs.values(), default=0))] = last_row_end
+            i = last_row_end
+        else:
+            i += 1
+    return runs
+
+
+def _table_caption_start(lines: Sequence[_Line], first_row: int, floor: int) -> int:
+    """Column headers above the first numeric row ("Three Months Ended") join the table."""
+    start = first_row
+    while start > max(floor, first_row - MAX_TABLE_LABELS_IN_A_ROW):
+        line = lines[start - 1].text
+        if not _is_table_label(line) or line.isupper() or _NUMBERED_HEADING.fullmatch(line):
+            break
+        start -= 1
+    return start
+
+
+# --- from lines to pieces ----------------------------------------------------------------
+
+_SENTENCE_BREAK = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9•])")
+_CLAUSE_BREAK = re.compile(r"[;:]\s+")
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "inc", "ltd", "co", "corp", "no", "nos", "vs", "etc"}
+    | {"e.g", "i.e", "al", "st", "sec", "art", "para", "fig", "u.s", "u.k"}
+    | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+)
+
+
+class _Segmenter:
+    """Walks the document line by line and yields pieces in order."""
+
+    def __init__(self, layout: _Layout, size: int) -> None:
+        self.layout = layout
+        self.text = layout.text
+        self.size = size
+        self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
+
+    def pieces(self) -> Iterator[_Piece]:
+        for page in range(len(self.layout.page_starts)):
+            yield from self._page_pieces(page)
+
+    def _page_pieces(self, page: int) -> Iterator[_Piece]:
+        lines = _lines(self.layout, page)
+        tables = _table_runs(lines)
+        # Entries of a table of contents look like headings but must not become the path.
+        toc_page = sum(1 for line in lines if _is_toc_entry(line.text)) >= MIN_TOC_ENTRIES
+        paragraph = _Paragraph()
+        i, after_heading = 0, False
+        while i < len(lines):
+            if i in tables:
+                yield from self._paragraph(paragraph.take(), page)
+                yield from self._table(lines[i : tables[i]], page)
+                i, after_heading = tables[i], False
+                continue
+            level = None if toc_page else _heading_level_at(lines, i, after_heading)
+            if level is not None:
+                yield from self._paragraph(paragraph.take(), page)
+                i = yield from self._heading(lines, i, level, page)
+                after_heading = True
+                continue
+            if paragraph.ends_before(lines[i]):
+                yield from self._paragraph(paragraph.take(), page)
+            paragraph.add(lines[i])
+            i, after_heading = i + 1, False
+        yield from self._paragraph(paragraph.take(), page)
+
+    def _heading(
+        self, lines: list[_Line], i: int, level: int, page: int
+    ) -> Generator[_Piece, None, int]:
+        """Yield one heading piece (wrapped heading lines merged); return the next index."""
+        end = i + 1
+        while (
+            end < len(lines)
+            and end - i < 3
+            and not lines[end].blank_before
+            and _continues_heading(lines[end - 1].text, lines[end].text)
+        ):
+            end += 1
+        first, last = lines[i], lines[end - 1]
+        title = " ".join(line.text for line in lines[i:end])
+        self._push_heading(level, title)
+        yield _Piece(first.start, last.end, Boundary.HEADING, page, self.path(), True)
+        return end
+
+    def _push_heading(self, level: int, title: str) -> None:
+        while self.headings and self.headings[-1][0] >= level:
+            self.headings.pop()
+        if len(title) > MAX_HEADING_CHARS:
+            title = title[:MAX_HEADING_CHARS].rsplit(" ", 1)[0] + "…"
+        self.headings.append((level, title.removesuffix(":").rstrip()))
+
+    def path(self) -> tuple[str, ...]:
+        return tuple(title for _, title in self.headings[-MAX_HEADING_DEPTH:])
+
+    def _table(self, rows: list[_Line], page: int) -> Iterator[_Piece]:
+        start, end = rows[0].start, rows[-1].end
+        if end - start <= self.size:
+            yield _Piece(start, end, Boundary.BLOCK, page, self.path())
+            return
+        for index, row in enumerate(rows):
+            boundary = Boundary.BLOCK if index == 0 else Boundary.TABLE_ROW
+            yield from self._bounded(row.start, row.end, boundary, page)
+
+    def _paragraph(self, lines: list[_Line], page: int) -> Iterator[_Piece]:
+        if not lines:
+            return
+        start, end = lines[0].start, lines[-1].end
+        boundary = Boundary.BLOCK
+        for sentence_start, sentence_end in _sentences(self.text, start, end):
+            yield from self._bounded(sentence_start, sentence_end, boundary, page)
+            boundary = Boundary.SENTENCE
+
+    def _bounded(self, start: int, end: int, boundary: Boundary, page: int) -> Iterator[_Piece]:
+        """Yield [start, end) as pieces no longer than ``size``: clauses, words, characters."""
+        path = self.path()
+        for piece_start, piece_end, piece_boundary in _split_long(
+            self.text, start, end, self.size, boundary
+        ):
+            yield _Piece(piece_start, piece_end, piece_boundary, page, path)
+
+
+MIN_TOC_ENTRIES = 5
+
+
+def _is_toc_entry(line: str) -> bool:
+    return bool(_DOT_LEADER.search(line) or _TOC_PAGE_NUMBER.search(line))
+
+
+def _heading_context(previous: _Line | None, line: _Line) -> bool:
+    """Headings follow a blank line, a page start, or a line that ends a sentence/row."""
+    if previous is None or line.blank_before:
+        return True
+    return _HEADING_CONTEXT_END.search(previous.text) is not None or _is_all_caps_heading(
+        previous.text
+    )
+
+
+def _continues_heading(previous: str, following: str) -> bool:
+    """ "MANAGING PUBLIC" + "SECTOR RECORDS" are one heading."""
+    if len(previous) + len(following) > MAX_HEADING_CHARS:
+        return False
+    if _heading_level(following) not in (UNNUMBERED_LEVEL,):
+        return False
+    both_caps = previous.isupper() and following.isupper()
+    return both_caps or previous.endswith((",", "&", " and", " of", " for", " the"))
+
+
+class _Paragraph:
+    """Consecutive text lines that belong together."""
+
+    def __init__(self) -> None:
+        self.lines: list[_Line] = []
+        self.widest = 0
+
+    def add(self, line: _Line) -> None:
+        self.lines.append(line)
+        self.widest = max(self.widest, len(line.text))
+
+    def take(self) -> list[_Line]:
+        lines, self.lines, self.widest = self.lines, [], 0
+        return lines
+
+    def ends_before(self, line: _Line) -> bool:
+        if not self.lines:
+            return False
+        return line.blank_before or _LIST_ITEM.match(line.text) is not None or self._ended()
+
+    def _ended(self) -> bool:
+        """A line that ends a sentence well short of the paragraph's width ends it."""
+        last = self.lines[-1].text
+        short = len(self.lines) >= 2 and len(last) < 0.7 * self.widest
+        return short and _SENTENCE_END.search(last) is not None
+
+
+def _heading_level_at(lines: Sequence[_Line], i: int, after_heading: bool) -> int | None:
+    line, previous = lines[i], (lines[i - 1] if i else None)
+    plausible = (
+        after_heading or _heading_context(previous, line) or _is_numbered_caps_heading(line.text)
+    )
+    return _heading_level(line.text) if plausible else None
+
+
+def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    sentence_start = start
+    for match in _SENTENCE_BREAK.finditer(text, start, end):
+        if _is_abbreviation(text, sentence_start, match.start()):
+            continue
+        yield sentence_start, match.start() + len(match.group().rstrip())
+        sentence_start = match.end()
+    if sentence_start < end:
+        yield sentence_start, end
+
+
+def _is_abbreviation(text: str, sentence_start: int, period_at: int) -> bool:
+    word_start = period_at
+    while word_start > sentence_start and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:period_at].lstrip("(\"'“‘").lower()
+    is_initial = len(word) == 1 and word.isalpha()  # "J. Smith", "U.S."
+    return text[period_at] == "." and (is_initial or word in _ABBREVIATIONS)
+
+
+def _split_long(
+    text: str, start: int, end: int, size: int, boundary: Boundary
+) -> Iterator[tuple[int, int, Boundary]]:
+    """Cut [start, end) into spans <= size, at clause ends, else spaces, else anywhere."""
+    while end - start > size:
+        cut, kind = _last_break(text, start, start + size)
+        piece_end = cut
+        while piece_end > start and text[piece_end - 1].isspace():
+            piece_end -= 1
+        yield start, piece_end, boundary
+        start, boundary = cut, kind
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        yield start, end, boundary
+
+
+def _last_break(text: str, start: int, limit: int) -> tuple[int, Boundary]:
+    """The last good place to cut before ``limit``: after a clause, at a line break, at a
+    space, or (a giant "word") at the limit itself."""
+    floor = start + (limit - start) // 2  # do not leave a tiny first piece
+    clause = None
+    for match in _CLAUSE_BREAK.finditer(text, floor, limit):
+        clause = match.end()
+    if clause is not None:
+        return clause, Boundary.CLAUSE
+    line_break = text.rfind("\n", floor, limit)
+    if line_break > start:
+        return line_break + 1, Boundary.LINE
+    space = text.rfind(" ", floor, limit)
+    if space > start:
+        return space + 1, Boundary.WORD
+    return limit, Boundary.WORD
+
+
+# --- packing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    heading_path: tuple[str, ...]
+
+
+class _Packer:
+    def __init__(self, pieces: list[_Piece], layout: _Layout, size: int, overlap: int) -> None:
+        self.pieces = pieces
+        self.layout = layout
+        self.size = size
+        self.overlap = overlap
+
+    def spans(self) -> list[_Span]:
+        spans: list[_Span] = []
+        first = 0
+        previous_first = None
+        while first < len(self.pieces):
+            start = self.pieces[first].start
+            if previous_first is not None:
+                start = self._overlap_start(previous_first, first)
+            end = self._fill(start, first)
+            spans.append(_Span(start, self.pieces[end - 1].end, self._path(first, end)))
+            previous_first, first = first, end
+        return spans
+
+    @property
+    def min_chunk(self) -> int:
+        """Content shorter than this would hardly stand alone (or would be all overlap)."""
+        return max(self.overlap, self.size // 8)
+
+    def _fill(self, start: int, first: int) -> int:
+        """Index after the last piece of the chunk that begins at ``start`` (overlap
+        included) and whose own content begins with pieces[first]."""
+        pieces = self.pieces
+        first_page = self.layout.page_index(start)
+        # Content gets ``size`` characters. A chunk that starts at a heading has no overlap,
+        # so it may use that room, and so may content too small to stand alone.
+        widest_end = start + self.size + self.overlap
+        budget_end = widest_end if pieces[first].is_heading else pieces[first].start + self.size
+        end = first + 1
+        while end < len(pieces):
+            piece = pieces[end]
+            if piece.page > first_page + 1:
+                return self._best_cut(first, end)
+            if piece.end > budget_end:
+                if piece.end > widest_end or not self._too_small(first, end):
+                    return self._best_cut(first, end)
+                budget_end = widest_end
+            if piece.is_heading and self._heading_may_start_chunk(first, end):
+                return end
+            end += 1
+        return end
+
+    def _too_small(self, first: int, end: int) -> bool:
+        return self.pieces[end - 1].end - self.pieces[first].start < self.min_chunk
+
+    def _heading_may_start_chunk(self, first: int, heading: int) -> bool:
+        filled = self.pieces[heading].start - self.pieces[first].start
+        enough = filled >= MIN_FILL[Boundary.HEADING] * self.size
+        return enough and not self.pieces[heading - 1].is_heading
+
+    def _best_cut(self, first: int, end: int) -> int:
+        """Where to end a chunk holding pieces[first:end]: the strongest boundary that
+        leaves it full enough (latest on ties), never right after a heading; if there is
+        none, after all of them."""
+        best, best_key = end, (-1, -1)
+        for cut in range(first + 1, end + 1):
+            if self.pieces[cut - 1].is_heading:
+                continue
+            boundary = self.pieces[cut].boundary
+            filled = self.pieces[cut - 1].end - self.pieces[first].start
+            if filled < max(MIN_FILL.get(boundary, 0.0) * self.size, self.min_chunk):
+                continue
+            if (boundary, cut) > best_key:
+                best, best_key = cut, (boundary, cut)
+        return best
+
+    def _overlap_start(self, previous_first: int, first: int) -> int:
+        """Where the chunk starting at pieces[first] begins, repeating the end of the
+        previous chunk: its trailing whole sentences that fit in ``overlap`` characters."""
+        pieces, content_start = self.pieces, self.pieces[first].start
+        if not self.overlap or pieces[first].boundary == Boundary.HEADING:
+            return content_start
+        previous_end = pieces[first - 1].end
+        lowest_page = pieces[first].page - 1
+        for index in range(previous_first, first):
+            piece = pieces[index]
+            if previous_end - piece.start > self.overlap or piece.page < lowest_page:
+                continue
+            if piece.boundary >= Boundary.SENTENCE:
+                return piece.start
+        if pieces[first].boundary <= Boundary.CLAUSE:  # cut mid-sentence: repeat a few words
+            start = self._word_overlap_start(pieces[previous_first].start, previous_end)
+            if start is not None and self.layout.page_index(start) >= lowest_page:
+                return start
+        return content_start
+
+    def _word_overlap_start(self, previous_start: int, previous_end: int) -> int | None:
+        text = self.layout.text
+        window_start = max(previous_start, previous_end - self.overlap)
+        space = text.find(" ", window_start, previous_end)
+        if space < 0:
+            return None
+        start = space + 1
+        while start < previous_end and text[start].isspace():
+            start += 1
+        return start if start < previous_end else None
+
+    def _path(self, first: int, end: int) -> tuple[str, ...]:
+        content = next((p for p in self.pieces[first:end] if not p.is_heading), None)
+        return (content or self.pieces[end - 1]).heading_path
+
+
+def _draft(layout: _Layout, pages: Sequence[Page], span: _Span) -> ChunkDraft:
+    text = layout.text[span.start : span.end]
+    return ChunkDraft(
+        text=text,
+        page_start=pages[layout.page_index(span.start)].number,
+        page_end=pages[layout.page_index(span.end - 1)].number,
+        heading_path=span.heading_path,
+        char_start=span.start,
+        char_end=span.end,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )

@@ -294,7 +294,7 @@ def _unlock_with_empty_password(reader: object, name: str) -> None:
 
 # A word broken at a line end: "exam-\nple"; PDFium reports such hyphens as \x02 and joins
 # the lines itself ("exam\x02ple"); \xad is a soft hyphen.
-_BROKEN_WORD = re.compile(r"(\S*[A-Za-z])(?:-[ \t]*\n[ \t]*|[\x02\xad][ \t]*\n?[ \t]*)(?=\w)")
+_BROKEN_WORD = re.compile(r"(\S*[A-Za-z0-9])(?:-[ \t]*\n[ \t]*|[\x02\xad][ \t]*\n?[ \t]*)(?=\w)")
 # Line-end hyphens after these are real ("non-exclusive"), not syllable breaks. Prefixes
 # that also start plain words ("anti-cipate", "co-venant", "multi-ple") are left out.
 _COMPOUND_PREFIXES = frozenset({"non", "self", "third", "well"})
@@ -345,6 +345,7 @@ def _mend_broken_word(match: re.Match[str]) -> str:
     last_word = re.split(r"[^A-Za-z]", left)[-1].lower()
     keeps_hyphen = (
         not next_char.islower()
+        or left[-1].isdigit()  # "60-\nday", "2019-\n2020"
         or "-" in left  # "person-to-\nperson"
         or last_word in _COMPOUND_PREFIXES
     )
@@ -362,14 +363,17 @@ _PAGE_NUMBER = re.compile(
     r"(?:page\s*)?[-–—(\[]?\s*(\d{1,4}|[ivxlc]{1,7})\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,4})?",
     re.IGNORECASE,
 )
-_DIGITS = re.compile(r"\d+")
+# Only a number at either end of a line is masked ("Acme | Q1 2023 Report | 7"): a page
+# counter sits there, while numbers inside a line are content.
+_EDGE_NUMBER = re.compile(r"^\d+\b|\b\d+$")
 
 
 def remove_running_lines(page_texts: Sequence[str]) -> list[str]:
     """Drop header/footer lines and page numbers that repeat at the edges of most pages.
 
-    Lines are compared with digits masked ("Page 3 of 9" ~ "Page 4 of 9"); a line only
-    counts, and is only removed, within the first or last ``EDGE_LINES`` lines of a page.
+    Lines are compared with a leading or trailing number masked ("Acme | 3" ~ "Acme | 4");
+    a line only counts, and is only removed, within the first or last ``EDGE_LINES`` lines
+    of a page.
     """
     pages_with_text = sum(1 for text in page_texts if text)
     if pages_with_text < MIN_PAGES_FOR_RUNNING_LINES:
@@ -402,7 +406,7 @@ def _running_key_function(page_count: int) -> Callable[[str], str]:
             number = match.group(1)
             if not number.isdigit() or int(number) <= highest_page_number:
                 return _PAGE_NUMBER_KEY
-        return _DIGITS.sub("#", " ".join(line.lower().split()))
+        return _EDGE_NUMBER.sub("#", " ".join(line.lower().split()))
 
     return key_of
 
@@ -533,7 +537,7 @@ def _looks_like_title(line: str) -> bool:
 
 
 def title_from_file_name(file_name: str) -> str:
-    stem = _display_name(file_name)
+    stem = PurePosixPath(file_name.replace("\\", "/")).name
     stem = re.sub(r"\.pdf$", "", stem, flags=re.I)
     pretty = " ".join(stem.replace("_", " ").split())
     return pretty or "Untitled document"
