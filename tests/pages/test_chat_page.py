@@ -1,0 +1,160 @@
+"""The Chat page through AppTest, over the real stack and a fake Ollama server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from knowledge.answering import NOT_FOUND
+from tests.fake_ollama import FakeOllama
+from tests.pages.conftest import Configure, open_page
+from tests.pages.support import (
+    APPROVAL_FACT,
+    APPROVAL_FOLLOW_UP,
+    MODEL,
+    OFF_TOPIC_QUESTION,
+    TITLE,
+    VACATION_FACT,
+    VACATION_PAGE,
+    VACATION_QUESTION,
+    free_port,
+    sources_and_question,
+)
+
+VACATION_CITATION = f"[1] {TITLE} — page {VACATION_PAGE}"
+
+
+def chat(configure: Configure, data_dir: Path, host: str) -> AppTest:
+    configure(data_dir, host)
+    at = open_page("pages/chat.py").run()
+    assert not at.exception
+    return at
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception
+    return at
+
+
+def last_answer_text(at: AppTest) -> str:
+    reply = at.chat_message[-1]
+    assert reply.name == "assistant"
+    return reply.markdown[0].value
+
+
+def citation_labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.chat_message[-1].button]
+
+
+def test_empty_knowledge_base_says_so_and_answers_without_the_model(
+    tmp_path: Path, ollama: FakeOllama, configure: Configure
+):
+    at = chat(configure, tmp_path / "data", ollama.url)
+    [info] = at.info
+    assert "knowledge base is empty" in info.value
+    assert "Knowledge" in info.value
+
+    ask(at, VACATION_QUESTION)
+    assert last_answer_text(at) == NOT_FOUND
+    assert ollama.chats == []
+
+
+def test_answer_cites_the_page_and_the_model_saw_the_numbered_source(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = chat(configure, handbook_dir, ollama.url)
+    assert not at.info
+    assert at.multiselect(key="collections").value == ["HR"]
+
+    ask(at, VACATION_QUESTION)
+    [user, assistant] = at.chat_message
+    assert user.markdown[0].value == VACATION_QUESTION
+    text = last_answer_text(at)
+    assert VACATION_FACT in text and "[1]" in text
+    assert citation_labels(at) == [VACATION_CITATION]
+    assert not at.error
+    assert any(f"Answered by `ollama · {MODEL}`" in c.value for c in assistant.caption)
+
+    [request] = ollama.chats
+    assert request["model"] == MODEL
+    sources, question = sources_and_question(request["messages"])
+    assert question == VACATION_QUESTION
+    assert VACATION_FACT in sources[1]
+    assert request["messages"][0]["role"] == "system"
+
+
+def test_citation_opens_the_cited_page(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = ask(chat(configure, handbook_dir, ollama.url), VACATION_QUESTION)
+    at.chat_message[-1].button[0].click().run()
+    assert not at.exception
+
+    assert at.number_input[0].value == VACATION_PAGE
+    assert any(f"page {VACATION_PAGE} of 3" in c.value for c in at.caption)
+    [image] = at.image
+    assert image.value and image.value[0]
+    assert any(VACATION_FACT in m.value for m in at.markdown if m.value.startswith(">"))
+    assert at.get("download_button"), "the dialog offers the PDF"
+
+
+def test_off_topic_question_abstains_without_calling_the_model(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = ask(chat(configure, handbook_dir, ollama.url), OFF_TOPIC_QUESTION)
+    assert last_answer_text(at) == NOT_FOUND
+    assert citation_labels(at) == []
+    assert ollama.chats == []
+    assert any("Not in the knowledge base" in c.value for c in at.chat_message[-1].caption)
+
+
+def test_model_server_down_shows_the_error_and_still_the_passages(
+    handbook_dir: Path, configure: Configure
+):
+    at = ask(chat(configure, handbook_dir, f"http://127.0.0.1:{free_port()}"), VACATION_QUESTION)
+    [error] = at.chat_message[-1].error
+    assert error.value.startswith("The model did not answer")
+    assert VACATION_FACT in last_answer_text(at), "the cited passage is quoted instead"
+    assert citation_labels(at) == [VACATION_CITATION]
+
+
+def test_follow_up_question_sends_the_previous_turn(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = ask(chat(configure, handbook_dir, ollama.url), VACATION_QUESTION)
+    first_answer = last_answer_text(at)
+    ask(at, APPROVAL_FOLLOW_UP)
+
+    assert len(at.chat_message) == 4
+    assert APPROVAL_FACT in last_answer_text(at)
+    assert citation_labels(at) == [VACATION_CITATION]
+    # the earlier turn stays on screen with its own citation button
+    assert at.chat_message[1].markdown[0].value == first_answer
+    assert [b.label for b in at.chat_message[1].button] == [VACATION_CITATION]
+
+    first, second = ollama.chats
+    assert len(first["messages"]) == 2
+    previous_user, previous_assistant = second["messages"][1:3]
+    assert previous_user == {"role": "user", "content": VACATION_QUESTION}
+    assert previous_assistant["role"] == "assistant"
+    assert VACATION_FACT in previous_assistant["content"]
+    assert "[1]" not in previous_assistant["content"]
+    assert sources_and_question(second["messages"])[1] == APPROVAL_FOLLOW_UP
+
+
+def test_new_conversation_clears_the_history(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = ask(chat(configure, handbook_dir, ollama.url), VACATION_QUESTION)
+    assert len(at.chat_message) == 2
+
+    at.sidebar.button[0].click().run()
+    assert at.sidebar.button[0].label == "New conversation"
+    assert not at.exception
+    assert len(at.chat_message) == 0
+    assert at.session_state["history"] == []
+
+    ask(at, APPROVAL_FOLLOW_UP)
+    assert len(ollama.chats[-1]["messages"]) == 2, "no earlier turn is sent"
