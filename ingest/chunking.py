@@ -43,7 +43,10 @@ def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -
     """Split pages into chunks of at most ``size`` characters plus up to ``overlap``
     characters repeated from the end of the previous chunk (whole sentences where possible).
 
-    A chunk never spans more than two pages.
+    A chunk never spans more than two pages. Its ``heading_path`` lists the headings in
+    effect where its own content (after any overlap) begins, outermost first: numbered
+    headings nest by depth ("ARTICLE II" > "2.1 Fees"), an unnumbered one ("FEE SCHEDULE")
+    is a leaf that the next heading replaces.
     """
     if size < 1 or not 0 <= overlap < size:
         raise ValueError(f"need size >= 1 and 0 <= overlap < size (got {size=}, {overlap=})")

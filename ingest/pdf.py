@@ -93,7 +93,11 @@ def parse_pdf(
     raw = _extract_with_fallback(data, name, engine, max_pages)
     if not raw.page_texts:
         raise EmptyPdfError(f'"{name}" is a PDF without any pages.')
-    texts = remove_running_lines([normalise_page_text(t) for t in raw.page_texts])
+    texts = _clean_pages(raw)
+    if not any(texts):
+        # Rarely one engine reads fonts the other cannot; ask it before calling it a scan.
+        raw = _second_opinion(data, name, raw, max_pages)
+        texts = _clean_pages(raw)
     if not any(texts):
         raise NoTextError(
             f'"{name}" has no extractable text: it looks scanned; OCR is not supported.'
@@ -104,6 +108,18 @@ def parse_pdf(
         sha256=hashlib.sha256(data).hexdigest(),
         engine=raw.engine,
     )
+
+
+def _clean_pages(raw: _RawPdf) -> list[str]:
+    return remove_running_lines([normalise_page_text(text) for text in raw.page_texts])
+
+
+def _second_opinion(data: bytes, name: str, raw: _RawPdf, max_pages: int | None) -> _RawPdf:
+    other = _extract_pypdf if raw.engine == "pdfium" else _extract_pdfium
+    try:
+        return other(data, name, max_pages)
+    except PdfError:
+        return raw
 
 
 # --- byte-level checks -------------------------------------------------------------------

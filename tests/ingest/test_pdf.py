@@ -357,3 +357,14 @@ def test_every_error_names_its_reason() -> None:
         )
     }
     assert len(reasons) == 6
+
+
+def test_the_other_engine_is_asked_before_calling_a_file_scanned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def sees_no_text(_data: bytes, _name: str, _max_pages: int | None) -> object:
+        return pdf_module._RawPdf("", [""], "pdfium")
+
+    monkeypatch.setattr(pdf_module, "_extract_pdfium", sees_no_text)
+    parsed = parse_pdf(make_pdf(["Text only pypdf can see."]), "odd-font.pdf")
+    assert (parsed.engine, parsed.pages[0].text) == ("pypdf", "Text only pypdf can see.")
