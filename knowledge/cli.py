@@ -107,17 +107,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     desk = _desk()
     dataset = Path(args.dataset)
-    collection = f"eval-{dataset.resolve().name}"
-    reports = desk.ingest_paths([dataset / "docs"], collection)
-    failed = [r for r in reports if r.status == "failed"]
-    for r in failed:
-        print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
-    summary = run_eval(
-        dataset,
-        lambda q: to_hits(desk.search(q, [collection], 10)),
-        args.k,
-        Path(args.details) if args.details else None,
-    )
+    if not (dataset / "docs").is_dir():
+        raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
+    details = Path(args.details) if args.details else None
+    if args.pipeline == "naive":
+        from knowledge.naive import NaivePipeline
+
+        naive = NaivePipeline(desk.embedder, desk.settings.data_dir / "naive")
+        naive.ingest(dataset / "docs")
+        summary = run_eval(dataset, lambda q: naive.search(q, 10), args.k, details)
+    else:
+        collection = f"eval-{dataset.resolve().name}"
+        for r in desk.ingest_paths([dataset / "docs"], collection):
+            if r.status == "failed":
+                print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
+        summary = run_eval(
+            dataset, lambda q: to_hits(desk.search(q, [collection], 10)), args.k, details
+        )
+    summary["pipeline"] = args.pipeline
     if args.json:
         _print_json(summary)
     else:
@@ -170,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--details", help="write one JSON line per question here")
+    p.add_argument("--pipeline", choices=["default", "naive"], default="default")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
