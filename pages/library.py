@@ -34,18 +34,17 @@ if submitted:
                 bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
 
             try:
-                reports = desk.ingest(uploads, target, progress)
+                st.session_state["last_report"] = desk.ingest(uploads, target, progress)
             except KdeskError as exc:
                 status.update(label=str(exc), state="error")
             else:
-                failed = sum(r.status == "failed" for r in reports)
-                state = "error" if failed == len(reports) else "complete"
-                label = f"Done: {len(reports) - failed} indexed, {failed} failed"
-                status.update(label=label, state=state, expanded=bool(failed))
-                st.session_state["last_report"] = reports
+                st.rerun()  # so the collection picker lists a collection just created
 
 if reports := st.session_state.get("last_report"):
     st.subheader("Ingestion report")
+    failed = sum(r.status == "failed" for r in reports)
+    summary = f"Done: {len(reports) - failed} indexed, {failed} failed"
+    (st.error if failed == len(reports) else st.warning if failed else st.success)(summary)
     table = pd.DataFrame(
         {
             "file": [r.file_name for r in reports],
@@ -59,7 +58,18 @@ if reports := st.session_state.get("last_report"):
     )
     st.dataframe(table, hide_index=True, width="stretch")
 
+
+def delete(doc_ids: list[str]) -> None:
+    """Runs before the rerun, so the widgets can be reset and the message survives it."""
+    for doc_id in doc_ids:
+        desk.store.delete_document(doc_id)
+    st.session_state.update(delete_choice=[], confirm=False)
+    st.session_state["deleted"] = f"Deleted {len(doc_ids)} document(s)."
+
+
 st.subheader("Documents")
+if message := st.session_state.pop("deleted", None):
+    st.success(message)
 documents = desk.store.documents()
 if not documents:
     st.info("No documents yet.")
@@ -78,8 +88,10 @@ else:
     labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in documents}
     doomed = st.multiselect("Delete documents", list(labels), key="delete_choice")
     confirm = st.checkbox("I understand the selected documents will be removed", key="confirm")
-    if st.button("Delete", disabled=not (doomed and confirm), type="secondary"):
-        for label in doomed:
-            desk.store.delete_document(labels[label])
-        st.success(f"Deleted {len(doomed)} document(s).")
-        st.rerun()
+    st.button(
+        "Delete",
+        disabled=not (doomed and confirm),
+        type="secondary",
+        on_click=delete,
+        args=([labels[label] for label in doomed],),
+    )
