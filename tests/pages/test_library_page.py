@@ -1,0 +1,148 @@
+"""The Knowledge page through AppTest: upload, report, documents table, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from knowledge.desk import Desk
+from knowledge.settings import load_settings
+from tests.fake_ollama import FakeOllama
+from tests.pages.conftest import Configure, ingest_handbook, open_page
+from tests.pages.support import FILE_NAME, TITLE, handbook_pdf
+
+NEW = "➕ New collection…"
+PDF = "application/pdf"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def knowledge(data_dir: Path, ollama: FakeOllama, configure: Configure):
+    """A function that opens the Knowledge page over ``data_dir`` (after any set-up)."""
+
+    def open_it() -> AppTest:
+        configure(data_dir, ollama.url)
+        at = open_page("pages/library.py").run()
+        assert not at.exception
+        return at
+
+    return open_it
+
+
+def stored(data_dir: Path) -> Desk:
+    return Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]], collection: str) -> AppTest:
+    picker = at.selectbox(key="collection_choice")
+    if collection in picker.options:
+        picker.select(collection)
+    else:
+        picker.select(NEW)
+        at.text_input(key="new_collection").input(collection)
+    at.file_uploader(key="files").set_value([(name, data, PDF) for name, data in files])
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def table(at: AppTest, index: int) -> dict[str, list]:
+    return at.dataframe[index].value.to_dict(orient="list")
+
+
+def test_empty_knowledge_base(knowledge):
+    at = knowledge()
+    assert [i.value for i in at.info] == ["No documents yet."]
+    assert at.selectbox(key="collection_choice").options == [NEW]
+    assert not at.dataframe and not at.multiselect
+    assert not at.get("subheader") or "Ingestion report" not in [
+        s.value for s in at.get("subheader")
+    ]
+
+
+def test_upload_into_a_new_collection_reports_each_file_and_lists_the_document(
+    knowledge, data_dir: Path
+):
+    at = upload(knowledge(), [(FILE_NAME, handbook_pdf()), ("notes.pdf", b"just some notes")], "HR")
+
+    assert [w.value for w in at.warning] == ["Done: 1 indexed, 1 failed"]
+    report = table(at, 0)
+    assert report["file"] == [FILE_NAME, "notes.pdf"]
+    assert report["status"] == ["added", "failed"]
+    assert report["pages"] == [3, 0] and report["chunks"] == [3, 0]
+    assert report["note"][0] == "" and "not a PDF" in report["note"][1]
+
+    documents = table(at, 1)
+    assert documents["collection"] == ["HR"] and documents["file"] == [FILE_NAME]
+    assert documents["title"] == [TITLE]
+    assert documents["pages"] == [3] and documents["chunks"] == [3]
+    assert "HR" in at.selectbox(key="collection_choice").options, "the new collection is listed"
+    assert at.multiselect(key="delete_choice").options == [f"HR / {FILE_NAME}"]
+
+    [doc] = stored(data_dir).store.documents(["HR"])
+    assert (doc.file_name, doc.pages, doc.chunks) == (FILE_NAME, 3, 3)
+
+    # the same file again, into the now existing collection: nothing changes
+    upload(at, [(FILE_NAME, handbook_pdf())], "HR")
+    assert [s.value for s in at.success] == ["Done: 1 indexed, 0 failed"]
+    assert table(at, 0)["status"] == ["unchanged"]
+    assert len(stored(data_dir).store.documents()) == 1
+
+
+def test_upload_needs_a_collection_name_and_a_file(knowledge, data_dir: Path):
+    at = knowledge()
+    upload(at, [(FILE_NAME, handbook_pdf())], "  ")
+    assert [e.value for e in at.error] == ["Give the new collection a name."]
+
+    upload(at, [], "HR")
+    assert [e.value for e in at.error] == ["Choose at least one PDF file."]
+    assert stored(data_dir).store.documents() == []
+
+
+def test_only_failed_files_is_an_error(knowledge):
+    at = upload(knowledge(), [("scan.pdf", b"")], "HR")
+    assert [e.value for e in at.error] == ["Done: 0 indexed, 1 failed"]
+    assert table(at, 0)["status"] == ["failed"]
+    assert [i.value for i in at.info] == ["No documents yet."]
+
+
+def test_delete_needs_a_choice_and_a_confirmation_and_removes_the_document(
+    knowledge, data_dir: Path
+):
+    ingest_handbook(data_dir, "HR")
+    ingest_handbook(data_dir, "Legal")
+    at = knowledge()
+    assert table(at, 0)["collection"] == ["HR", "Legal"]
+    delete = at.button[-1]
+    assert delete.label == "Delete" and delete.disabled
+
+    at.multiselect(key="delete_choice").select(f"HR / {FILE_NAME}").run()
+    assert at.button[-1].disabled, "not without the confirmation"
+    at.checkbox(key="confirm").check().run()
+    assert not at.button[-1].disabled
+    at.button[-1].click().run()
+    assert not at.exception
+
+    assert [s.value for s in at.success] == ["Deleted 1 document(s)."]
+    assert table(at, 0)["collection"] == ["Legal"]
+    assert at.multiselect(key="delete_choice").value == []
+    assert at.checkbox(key="confirm").value is False, "the next deletion asks again"
+    assert at.button[-1].disabled
+
+    desk = stored(data_dir)
+    assert [d.collection for d in desk.store.documents()] == ["Legal"]
+    assert desk.store.collection_chunks("HR") == []
+    assert desk.store.index.count("HR") == 0
+    assert desk.store.index.count("Legal") == 3
+
+    at.multiselect(key="delete_choice").select(f"Legal / {FILE_NAME}").run()
+    at.checkbox(key="confirm").check().run()
+    at.button[-1].click().run()
+    assert [i.value for i in at.info] == ["No documents yet."]
+    assert stored(data_dir).store.documents() == []
