@@ -2,11 +2,16 @@
 
 import streamlit as st
 
+from knowledge.errors import KdeskError
 from pages.shared import get_desk
 
 st.set_page_config(page_title="Knowledge Desk", page_icon="📚", layout="wide")
 
-get_desk()  # fail early, with a clear message, if settings or storage are broken
+try:
+    get_desk()  # fail early, with a clear message, if settings or storage are broken
+except KdeskError as exc:
+    st.error(f"Knowledge Desk cannot start. {exc}")
+    st.stop()
 navigation = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
