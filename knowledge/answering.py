@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from knowledge.embeddings import Embedder
 from knowledge.errors import ModelUnavailableError
 from knowledge.models import ChatModel, Message
 from knowledge.retrieval import Retriever
@@ -119,31 +121,55 @@ class VerifiedText:
     supported: bool = False
 
 
-def verify_citations(answer: str, passages: Sequence[str]) -> VerifiedText:
-    """Drop citations that point nowhere or to a passage that does not support the sentence,
-    and cite the best supporting passage where the model forgot to."""
-    words = [content_words(p) for p in passages]
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(_strip_citations(text))}
+
+
+@dataclass(frozen=True)
+class _Passage:
+    words: set[str]
+    numbers: set[str]
+
+
+def _support(claims: set[str], numbers: set[str], passage: _Passage) -> float:
+    """How well a passage backs a sentence: its new words are there and no number is invented."""
+    words = {w for w in claims if not w.isdigit()}
+    if numbers - passage.numbers or len(words & passage.words) < 2:
+        return 0.0
+    return overlap(words, passage.words)
+
+
+def verify_citations(answer: str, passages: Sequence[str], question: str = "") -> VerifiedText:
+    """Keep citations only where the cited passage supports the sentence, cite the best passage
+    where the model forgot to, and drop factual sentences no passage supports.
+
+    Words the question already contains do not count as support: a model that only echoes the
+    question ("The hotel limit per night is 2") has said nothing the sources back."""
+    sources = [_Passage(content_words(p), _numbers(p)) for p in passages]
+    asked = content_words(question)
     out: list[str] = []
     cited: list[int] = []
-    supported = False
     for sentence in split_sentences(answer):
         bare = _strip_citations(sentence)
         if not bare:
             continue
-        claims = content_words(bare)
-        support = [overlap(claims, w) for w in words]
-        keep = [
-            n for n in _cited_numbers(sentence) if 1 <= n <= len(passages) and support[n - 1] > 0.2
-        ]
-        if not keep and support and max(support) >= SUPPORT_THRESHOLD and len(claims) >= 3:
-            keep = [support.index(max(support)) + 1]
-        keep = list(dict.fromkeys(keep))
-        if keep and max(support[n - 1] for n in keep) >= SUPPORT_THRESHOLD:
-            supported = True
+        claims = content_words(bare) - asked
+        numbers = _numbers(bare)
+        support = [_support(claims, numbers, p) for p in sources]
+        best = max(support, default=0.0)
+        keep = [n for n in _cited_numbers(sentence) if 1 <= n <= len(sources)]
+        keep = [n for n in dict.fromkeys(keep) if support[n - 1] >= SUPPORT_THRESHOLD]
+        if not keep and best >= SUPPORT_THRESHOLD:
+            keep = [support.index(best) + 1]
+        is_claim = len(claims) >= 3 or bool(numbers)
+        if is_claim and not keep:
+            continue  # an unsupported claim: never shown as if it came from the sources
         cited.extend(n for n in keep if n not in cited)
-        marks = "".join(f"[{n}]" for n in keep)
-        out.append(_join_marks(bare, marks))
-    return VerifiedText(" ".join(out), cited, supported)
+        out.append(_join_marks(bare, "".join(f"[{n}]" for n in keep)))
+    return VerifiedText(" ".join(out), cited, bool(cited))
 
 
 def _join_marks(sentence: str, marks: str) -> str:
@@ -154,24 +180,54 @@ def _join_marks(sentence: str, marks: str) -> str:
     return f"{sentence} {marks}"
 
 
-def extractive_answer(question: str, passages: Sequence[str], limit: int = 2) -> VerifiedText:
-    """The sentences of the sources that best match the question, quoted and cited."""
-    query_words = content_words(question)
-    scored: list[tuple[float, int, str]] = []
-    for n, passage in enumerate(passages, start=1):
-        for sentence in split_sentences(passage):
-            if len(sentence) < 25:
-                continue
-            hits = len(content_words(sentence) & query_words)
-            scored.append((hits - n * 0.01, n, sentence))
-    scored.sort(reverse=True)
-    picked = scored[:limit]
-    if not picked:
+Scorer = Callable[[str, Sequence[str]], Sequence[float]]
+
+
+def keyword_scorer(question: str, sentences: Sequence[str]) -> list[float]:
+    """Question-word overlap weighted by rarity among the candidate sentences (IDF)."""
+    bags = [content_words(x) for x in sentences]
+    count = len(bags)
+    asked = content_words(question)
+    idf = {w: math.log(1 + count / (1 + sum(w in b for b in bags))) for w in asked}
+    return [sum(idf[w] for w in asked & bag) for bag in bags]
+
+
+def extractive_answer(
+    question: str, passages: Sequence[str], limit: int = 2, scorer: Scorer = keyword_scorer
+) -> VerifiedText:
+    """The sentences of the sources that best answer the question, quoted and cited."""
+    candidates = [
+        (n, sentence)
+        for n, passage in enumerate(passages, start=1)
+        for sentence in split_sentences(passage)
+        if len(sentence.split()) >= 6
+    ]
+    if not candidates:
         return VerifiedText("", [], False)
-    text = " ".join(_join_marks(sentence.rstrip(), f"[{n}]") for _, n, sentence in picked)
-    return VerifiedText(
-        f"From the knowledge base: {text}", list(dict.fromkeys(n for _, n, _ in picked)), True
-    )
+    scores = scorer(question, [sentence for _, sentence in candidates])
+    order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+    best = scores[order[0]]
+    picked = [candidates[i] for i in order[:limit] if scores[i] >= 0.8 * best]
+    text = " ".join(_join_marks(sentence.rstrip(), f"[{n}]") for n, sentence in picked)
+    cited = list(dict.fromkeys(n for n, _ in picked))
+    return VerifiedText(f"From the knowledge base: {text}", cited, True)
+
+
+def embedding_scorer(embedder: Embedder) -> Scorer:
+    def score(question: str, sentences: Sequence[str]) -> list[float]:
+        vectors = embedder.embed_documents([question, *sentences])
+        keyword = keyword_scorer(question, sentences)
+        top = max(keyword) or 1.0
+        # meaning first; rare shared words break near-ties
+        return [float(v @ vectors[0]) + 0.1 * k / top for v, k in zip(vectors[1:], keyword, strict=True)]
+
+    return score
+
+
+def is_looping(text: str) -> bool:
+    """Degenerate output: the last few hundred characters keep repeating the same few tokens."""
+    tokens = re.findall(r"\S+", re.sub(r"\d+", "#", text[-400:]))
+    return len(tokens) >= 40 and len(set(tokens)) / len(tokens) < 0.25
 
 
 class AnswerStream:
@@ -258,12 +314,18 @@ class Assistant:
                     answer.first_token_ms = (time.perf_counter() - started) * 1000
                 pieces.append(delta)
                 yield delta
+                if is_looping("".join(pieces[-80:])):
+                    break  # small models can repeat themselves until the token limit
         except ModelUnavailableError as exc:
             answer.error = str(exc)
-        verified = verify_citations("".join(pieces), passages)
+        verified = verify_citations("".join(pieces), passages, answer.question)
         if not verified.supported:
             # Small local models often answer off the sources; the evidence must stay visible.
-            verified = extractive_answer(query, passages)
+            full_texts = [s.chunk.text for s in used]  # whole sentences, headings apart
+            verified = extractive_answer(
+                query, full_texts, scorer=embedding_scorer(self.retriever.embedder)
+            )
+            answer.quoted = True
         answer.text = verified.text or NOT_FOUND
         answer.abstained = not verified.text
         answer.citations = [

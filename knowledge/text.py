@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])|\n{2,}|\n(?=\s*[-•*\d]+[.)]?\s)")
+# an end mark after a word or a number of 2+ digits ("in 2024."), not after "1." of a heading
+_SENTENCE_END = re.compile(r"(?:(?<=[^\s\d][.!?;])|(?<=\d\d[.!?;]))\s+(?=[\"'(\[]?[A-Z0-9])")
+_LIST_ITEM = re.compile(r"^\s*([-•*]|\d+[.)]|\(?[a-z]\))\s")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 
 STOPWORDS = frozenset(
@@ -19,8 +21,33 @@ STOPWORDS = frozenset(
 )
 
 
+def _is_heading_line(line: str) -> bool:
+    stripped = line.strip()
+    return 0 < len(stripped) <= 60 and stripped[-1] not in ".!?:;,"
+
+
+def _blocks(text: str) -> list[str]:
+    """Paragraphs, with heading-like short lines and list items as blocks of their own."""
+    blocks: list[str] = []
+    current: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        following = lines[i + 1].lstrip() if i + 1 < len(lines) else ""
+        if not line.strip() or _LIST_ITEM.match(line):
+            if current:
+                blocks.append(" ".join(current))
+            current = [line.strip()] if line.strip() else []
+            continue
+        current.append(line.strip())
+        if _is_heading_line(line) and following[:1].isupper() and len(current) == 1:
+            blocks.append(current.pop())
+    if current:
+        blocks.append(" ".join(current))
+    return blocks
+
+
 def split_sentences(text: str) -> list[str]:
-    parts = (p.strip() for p in _SENTENCE_END.split(text))
+    parts = (p.strip() for block in _blocks(text) for p in _SENTENCE_END.split(block))
     return [p for p in parts if p]
 
 

@@ -54,6 +54,7 @@ class Answer:
     sources: list[ScoredChunk] = field(default_factory=list)  # everything retrieved
     evidence: Evidence = "strong"
     error: str | None = None  # set when the model failed; sources are still shown
+    quoted: bool = False  # the model's text could not be verified: the sources are quoted instead
     retrieval_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0

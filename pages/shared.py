@@ -48,6 +48,8 @@ def show_source(citation: Citation) -> None:
 def render_answer(answer: Answer, key: str) -> None:
     if answer.error:
         st.error(f"The model did not answer: {answer.error}")
+    if answer.quoted and not answer.abstained:
+        st.warning("The model's answer could not be checked against the sources, so here is what they say.")
     st.markdown(answer.text)
     badge = EVIDENCE_BADGE[answer.evidence if not answer.abstained else "none"]
     timing = f"{answer.total_ms / 1000:.1f}s"

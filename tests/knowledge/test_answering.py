@@ -45,6 +45,27 @@ def test_unsupported_answer_is_flagged():
     assert result.cited == []
 
 
+def test_echoing_the_question_is_not_support():
+    question = "How many days of annual leave do full-time employees get per year?"
+    result = verify_citations("Full-time employees get annual leave per year [1].", PASSAGES, question)
+    assert not result.supported
+
+
+def test_invented_numbers_are_not_supported():
+    result = verify_citations("Employees get 40 working days of paid annual leave [1].", PASSAGES)
+    assert not result.supported and "40" not in result.text
+
+
+def test_unsupported_sentences_are_dropped_and_supported_ones_kept():
+    text = (
+        "Employees are entitled to 25 working days of paid annual leave [1]. "
+        "Managers also receive a company car and a yearly bonus of 5000 euros [1]."
+    )
+    result = verify_citations(text, PASSAGES, "How much annual leave?")
+    assert result.supported and result.cited == [1]
+    assert "25 working days" in result.text and "company car" not in result.text
+
+
 def test_extractive_answer_quotes_and_cites():
     result = extractive_answer("How many days of annual leave?", PASSAGES)
     assert result.supported and result.cited[0] == 1
@@ -107,7 +128,7 @@ def test_model_answer_without_support_falls_back_to_quoted_evidence(policy_desk,
     list(stream)
     answer = stream.answer
     assert "25 working days" in answer.text
-    assert answer.citations and not answer.abstained
+    assert answer.citations and not answer.abstained and answer.quoted
 
 
 def test_model_failure_keeps_the_sources_visible(policy_desk):
@@ -124,3 +145,20 @@ def test_empty_question_is_rejected(policy_desk):
 
     with pytest.raises(KdeskError):
         policy_desk.ask("   ")
+
+
+def test_looping_output_is_detected():
+    from knowledge.answering import is_looping
+
+    assert is_looping("No, you cannot fly business class.\n" * 20)
+    assert is_looping(" ".join(f"{i}." for i in range(100)))
+    prose = " ".join(PASSAGES * 3) + " Further, travel must be booked through the portal."
+    assert not is_looping(prose)
+
+
+def test_a_looping_model_is_stopped_early(policy_desk, model):
+    model.reply = "Full-time employees get 25 working days of paid annual leave [1]. " + "Yes. " * 500
+    stream = policy_desk.ask("How many days of annual leave do full-time employees get?")
+    deltas = list(stream)
+    assert len(deltas) < 150
+    assert "25 working days" in stream.answer.text
