@@ -232,6 +232,7 @@ class OpenAIChatModel:
     def stream(
         self, messages: Sequence[Message], *, temperature: float, max_tokens: int
     ) -> Iterator[str]:
+        import httpx
         import openai
 
         self.last_usage = None
@@ -256,7 +257,8 @@ class OpenAIChatModel:
                         started = True
                         yield choice.delta.content
                     finished = finished or choice.finish_reason is not None
-        except openai.OpenAIError as exc:
+        # a stream that breaks off raises httpx errors straight through the SDK
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise self._unavailable(exc, midway=started) from exc
         if not finished:
             raise ModelUnavailableError(
@@ -264,6 +266,7 @@ class OpenAIChatModel:
             )
 
     def _unavailable(self, exc: Exception, *, midway: bool) -> ModelUnavailableError:
+        import httpx
         import openai
 
         server = f"model server at {self.base_url}"
@@ -287,6 +290,10 @@ class OpenAIChatModel:
             return ModelUnavailableError(
                 f"{where} failed to answer (HTTP {exc.status_code}): {_detail(exc)}"
             )
+        if isinstance(exc, httpx.TimeoutException):
+            return ModelUnavailableError(_timeout_message(where, self.timeout_s))
+        if isinstance(exc, httpx.TransportError):
+            return ModelUnavailableError(f"The connection to the {server} broke off mid-answer.")
         return ModelUnavailableError(f"{where} failed while answering: {_detail(exc)}")
 
 
