@@ -12,6 +12,8 @@ st.title("💬 Ask the knowledge base")
 collections = desk.store.collection_names()
 with st.sidebar:
     chosen = st.multiselect("Search in", collections, default=collections, key="collections")
+    if collections and not chosen:
+        st.warning("Choose at least one collection to search in.")
     if st.button("New conversation", icon="🆕"):
         st.session_state["history"] = []
 
@@ -25,7 +27,9 @@ for i, answer in enumerate(history):
     with st.chat_message("assistant"):
         render_answer(answer, key=f"a{i}")
 
-question = st.chat_input("Ask about a policy, a handbook or a contract…")
+question = st.chat_input(
+    "Ask about a policy, a handbook or a contract…", disabled=bool(collections) and not chosen
+)
 if question:
     with st.chat_message("user"):
         st.markdown(question)
