@@ -207,3 +207,15 @@ def test_citation_names_the_page_of_the_fact_even_after_an_overlap(
     at = ask(chat(configure, data_dir, ollama.url), VACATION_QUESTION)
     assert VACATION_FACT in last_answer_text(at)
     assert citation_labels(at) == [VACATION_CITATION]
+
+
+def test_no_collection_chosen_asks_to_choose_one(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = chat(configure, handbook_dir, ollama.url)
+    at.multiselect(key="collections").set_value([]).run()
+    assert [w.value for w in at.sidebar.warning] == ["Choose at least one collection to search in."]
+    assert at.chat_input[0].disabled
+
+    at.multiselect(key="collections").set_value(["HR"]).run()
+    assert not at.sidebar.warning and not at.chat_input[0].disabled
