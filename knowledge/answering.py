@@ -107,7 +107,7 @@ def build_messages(
 
 
 def _strip_citations(text: str) -> str:
-    return _CITATION.sub("", text).strip()
+    return re.sub(r"\s*" + _CITATION.pattern, "", text).strip()  # "year [1]." -> "year."
 
 
 def _cited_numbers(sentence: str) -> list[int]:
