@@ -61,9 +61,7 @@ def test_empty_knowledge_base(knowledge):
     assert [i.value for i in at.info] == ["No documents yet."]
     assert at.selectbox(key="collection_choice").options == [NEW]
     assert not at.dataframe and not at.multiselect
-    assert not at.get("subheader") or "Ingestion report" not in [
-        s.value for s in at.get("subheader")
-    ]
+    assert [s.value for s in at.subheader] == ["Documents"], "no report yet"
 
 
 def test_upload_into_a_new_collection_reports_each_file_and_lists_the_document(
