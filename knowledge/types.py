@@ -59,6 +59,17 @@ class Answer:
     first_token_ms: float | None = None
     total_ms: float = 0.0
     standalone_query: str = ""
+    event_id: str | None = None  # the usage event recorded for it: feedback refers to this id
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, and through which channel. Sign-in and roles plug in here: until they exist,
+    the chat asks as anonymous/employee and the command line as the OS user."""
+
+    user: str = "anonymous"
+    role: str = "employee"
+    channel: str = "api"  # "chat", "cli", "api"
 
 
 IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
