@@ -6,10 +6,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from knowledge.errors import SettingsError
+from knowledge.redaction import QuestionStorage
 
 ModelBackend = Literal["auto", "ollama", "openai", "embedded"]
 
@@ -56,6 +57,18 @@ class Settings(BaseSettings):
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )
     prompt_sources: int = Field(4, ge=1, le=20)
+
+    # Usage analytics and monitoring
+    database_url: str = ""  # empty: the SQLite file in data_dir; else a SQLAlchemy URL (PostgreSQL)
+    question_storage: QuestionStorage = "full"  # what usage analytics keeps of each question
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0: off")
+    metrics_host: str = "127.0.0.1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: object) -> object:
+        return 0 if value is None or (isinstance(value, str) and not value.strip()) else value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
