@@ -32,6 +32,13 @@ class ChunkDraft:
     char_start: int  # offset in the document's text (pages joined by "\n\n")
     char_end: int
     content_hash: str
+    page_break: int | None = None  # offset in ``text`` where page_end begins (2-page chunks)
+
+    def page_at(self, offset: int) -> int:
+        """The page of a character offset within this chunk's text."""
+        if self.page_break is not None and offset >= self.page_break:
+            return self.page_end
+        return self.page_start
 
 
 def document_text(pages: Sequence[Page]) -> str:
@@ -603,7 +610,9 @@ class _Packer:
         if not self.overlap or pieces[first].boundary == Boundary.HEADING:
             return content_start
         previous_end = pieces[first - 1].end
-        lowest_page = pieces[first].page - 1
+        # Overlap never reaches back into the previous page: a chunk's first page is where its
+        # own content is, so citations open the page that holds it.
+        lowest_page = pieces[first].page
         for index in range(previous_first, first):
             piece = pieces[index]
             if previous_end - piece.start > self.overlap or piece.page < lowest_page:
@@ -634,10 +643,12 @@ class _Packer:
 
 def _draft(layout: _Layout, pages: Sequence[Page], span: _Span) -> ChunkDraft:
     text = layout.text[span.start : span.end]
+    first, last = layout.page_index(span.start), layout.page_index(span.end - 1)
     return ChunkDraft(
         text=text,
-        page_start=pages[layout.page_index(span.start)].number,
-        page_end=pages[layout.page_index(span.end - 1)].number,
+        page_start=pages[first].number,
+        page_end=pages[last].number,
+        page_break=layout.page_starts[last] - span.start if last != first else None,
         heading_path=span.heading_path,
         char_start=span.start,
         char_end=span.end,

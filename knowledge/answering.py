@@ -13,7 +13,7 @@ from knowledge.errors import ModelUnavailableError
 from knowledge.models import ChatModel, Message
 from knowledge.retrieval import Retriever
 from knowledge.text import content_words, overlap, split_sentences
-from knowledge.types import Answer, Citation, Evidence, ScoredChunk
+from knowledge.types import Answer, Chunk, Citation, Evidence
 
 NOT_FOUND = "I could not find this in the knowledge base."
 SUPPORT_THRESHOLD = 0.45  # share of a sentence's content words found in the passage it cites
@@ -119,6 +119,17 @@ class VerifiedText:
     text: str
     cited: list[int] = field(default_factory=list)  # source numbers, in order of first use
     supported: bool = False
+    claims: dict[int, list[str]] = field(default_factory=dict)  # source number -> its sentences
+
+
+def locate_page(chunk: Chunk, claims: Sequence[str]) -> int:
+    """The page of a two-page chunk that holds more of what the claims say."""
+    if chunk.page_break is None:
+        return chunk.page_start
+    words = content_words(" ".join(claims))
+    first = len(words & content_words(chunk.text[: chunk.page_break]))
+    second = len(words & content_words(chunk.text[chunk.page_break :]))
+    return chunk.page_end if second > first else chunk.page_start
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -152,6 +163,7 @@ def verify_citations(answer: str, passages: Sequence[str], question: str = "") -
     asked = content_words(question)
     out: list[str] = []
     cited: list[int] = []
+    claimed: dict[int, list[str]] = {}
     for sentence in split_sentences(answer):
         bare = _strip_citations(sentence)
         if not bare:
@@ -168,8 +180,10 @@ def verify_citations(answer: str, passages: Sequence[str], question: str = "") -
         if is_claim and not keep:
             continue  # an unsupported claim: never shown as if it came from the sources
         cited.extend(n for n in keep if n not in cited)
+        for n in keep:
+            claimed.setdefault(n, []).append(bare)
         out.append(_join_marks(bare, "".join(f"[{n}]" for n in keep)))
-    return VerifiedText(" ".join(out), cited, bool(cited))
+    return VerifiedText(" ".join(out), cited, bool(cited), claimed)
 
 
 def _join_marks(sentence: str, marks: str) -> str:
@@ -210,7 +224,10 @@ def extractive_answer(
     picked = [candidates[i] for i in order[:limit] if scores[i] >= 0.8 * best]
     text = " ".join(_join_marks(sentence.rstrip(), f"[{n}]") for n, sentence in picked)
     cited = list(dict.fromkeys(n for n, _ in picked))
-    return VerifiedText(f"From the knowledge base: {text}", cited, True)
+    claims: dict[int, list[str]] = {}
+    for n, sentence in picked:
+        claims.setdefault(n, []).append(sentence)
+    return VerifiedText(f"From the knowledge base: {text}", cited, True, claims)
 
 
 def embedding_scorer(embedder: Embedder) -> Scorer:
@@ -319,8 +336,9 @@ class Assistant:
         except ModelUnavailableError as exc:
             answer.error = str(exc)
         verified = verify_citations("".join(pieces), passages, answer.question)
-        if not verified.supported:
-            # Small local models often answer off the sources; the evidence must stay visible.
+        if answer.error or not verified.supported:
+            # Small local models often answer off the sources, and a broken-off answer may end
+            # mid-claim: either way the evidence itself must be what the user sees.
             full_texts = [s.chunk.text for s in used]  # whole sentences, headings apart
             verified = extractive_answer(
                 query, full_texts, scorer=embedding_scorer(self.retriever.embedder)
@@ -329,7 +347,13 @@ class Assistant:
         answer.text = verified.text or NOT_FOUND
         answer.abstained = not verified.text
         answer.citations = [
-            Citation(n=n, chunk=used[n - 1].chunk, score=used[n - 1].score, quote=passages[n - 1])
+            Citation(
+                n=n,
+                chunk=used[n - 1].chunk,
+                score=used[n - 1].score,
+                quote=passages[n - 1],
+                page=locate_page(used[n - 1].chunk, verified.claims.get(n, [])),
+            )
             for n in verified.cited
         ]
         answer.total_ms = (time.perf_counter() - started) * 1000

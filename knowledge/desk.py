@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_pages
 from ingest.pdf import PdfError, parse_pdf
+from knowledge import metrics
 from knowledge.answering import Assistant, AnswerStream, Persona, Turn
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
 from knowledge.models import ChatModel, build_chat_model
+from knowledge.recording import MeteredModel, recorded_stream
 from knowledge.retrieval import Retriever, embedding_text
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore
-from knowledge.types import IngestReport, ScoredChunk
+from knowledge.types import IngestReport, Requester, ScoredChunk
+from knowledge.usage import Rating, UsageLog
 from knowledge.vectors import ChromaIndex, VectorIndex
 
 EMBED_BATCH = 64
+ingest_log = logging.getLogger("kdesk.ingest")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,15 @@ def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def observed_ingest(report: IngestReport) -> IngestReport:
+    """Count the ingested file in the metrics and log it as one JSON line."""
+    metrics.observe_ingest(report)
+    fields = {k: v for k, v in asdict(report).items() if k != "pages_without_text"}
+    level = logging.WARNING if report.status == "failed" else logging.INFO
+    ingest_log.log(level, "ingest", extra={"fields": fields})
+    return report
+
+
 class Desk:
     def __init__(
         self,
@@ -65,9 +79,15 @@ class Desk:
     ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(sqlite_url(settings.database_path))
+        self.engine = make_engine(settings.database_url or sqlite_url(settings.database_path))
         self.store = KnowledgeStore(
             self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
+        )
+        self.usage = UsageLog(
+            self.engine,
+            settings.question_storage,
+            embed=lambda texts: self.embedder.embed_documents(texts),
+            embedding_model=settings.embedding_model or "all-MiniLM-L6-v2",
         )
         self._embedder = embedder
         self._model = model
@@ -103,11 +123,11 @@ class Desk:
                 self._model = build_chat_model(self.settings)
             return self._model
 
-    def assistant(self) -> Assistant:
+    def assistant(self, model: ChatModel | None = None) -> Assistant:
         s = self.settings
         return Assistant(
             self.retriever,
-            self.model,
+            model or self.model,
             top_k=s.top_k,
             prompt_sources=s.prompt_sources,
             source_chars=s.source_chars,
@@ -131,15 +151,32 @@ class Desk:
         *,
         history: Sequence[Turn] = (),
         persona: Persona | None = None,
+        requester: Requester | None = None,
     ) -> AnswerStream:
+        """Stream an answer; reading the stream to the end records the exchange as a usage
+        event (``stream.answer.event_id``), on behalf of ``requester`` (default: anonymous)."""
         if not question.strip():
             raise KdeskError("Please type a question.")
         persona = persona or Persona(
             temperature=self.settings.temperature, max_tokens=self.settings.max_answer_tokens
         )
-        return self.assistant().ask(
-            question, self._collections(collections), history=history, persona=persona
-        )
+        searched = self._collections(collections)
+        metered = MeteredModel(self.model)
+        try:
+            stream = self.assistant(metered).ask(
+                question, searched, history=history, persona=persona
+            )
+        except Exception:
+            metrics.REQUEST_ERRORS.labels("retrieval").inc()
+            raise
+        who = requester or Requester()
+        return recorded_stream(stream, self.usage, metered, who, searched, persona.name)
+
+    def feedback(self, event_id: str, rating: Rating | None, comment: str | None = None) -> None:
+        """Thumbs up/down (None takes it back) and an optional comment on a recorded answer."""
+        self.usage.set_feedback(event_id, rating, comment)
+        if rating:
+            metrics.FEEDBACK.labels(rating).inc()
 
     def _collections(self, collections: Sequence[str] | None) -> list[str]:
         return list(collections) if collections is not None else self.store.collection_names()
@@ -171,14 +208,14 @@ class Desk:
         reports: list[IngestReport] = []
         for i, item in enumerate(uploads):
             if isinstance(item, IngestReport):
-                reports.append(item)
+                reports.append(observed_ingest(item))
                 continue
 
             def report(stage: str, fraction: float, name: str = item.file_name) -> None:
                 if progress:
                     progress(IngestProgress(i, len(uploads), name, stage, fraction))
 
-            reports.append(self._ingest_one(item, target, report))
+            reports.append(observed_ingest(self._ingest_one(item, target, report)))
             report("done", 1.0)
         return reports
 

@@ -25,7 +25,9 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -76,6 +78,21 @@ class ChunkRow(Base):
     char_end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
+    page_break: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+# Columns added after a release: (table, column, SQL type). Added in place on start-up, so an
+# existing data directory keeps working; rows written before read the column as NULL.
+ADDED_COLUMNS = [("chunks", "page_break", "INTEGER")]
+
+
+def add_missing_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table, column, sql_type in ADDED_COLUMNS:
+            existing = {c["name"] for c in inspector.get_columns(table)}
+            if column not in existing:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,7 @@ def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
         char_end=row.char_end,
         text=row.text,
         content_hash=row.content_hash,
+        page_break=row.page_break,
     )
 
 
@@ -139,6 +157,7 @@ class KnowledgeStore:
         self.index = index
         self.files_dir = files_dir
         Base.metadata.create_all(engine)
+        add_missing_columns(engine)
 
     # Collections ---------------------------------------------------------------------------
 
@@ -300,6 +319,7 @@ class KnowledgeStore:
                     char_end=d.char_end,
                     text=d.text,
                     content_hash=d.content_hash,
+                    page_break=d.page_break,
                 )
                 for i, (chunk_id, d) in enumerate(zip(ids, drafts, strict=True))
             )

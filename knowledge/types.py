@@ -21,6 +21,12 @@ class Chunk:
     char_end: int
     text: str
     content_hash: str
+    page_break: int | None = None  # offset in ``text`` where page_end begins
+
+    def page_at(self, offset: int) -> int:
+        if self.page_break is not None and offset >= self.page_break:
+            return self.page_end
+        return self.page_start
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,7 @@ class Citation:
     chunk: Chunk
     score: float
     quote: str  # the passage shown under the answer
-
-    @property
-    def page(self) -> int:
-        return self.chunk.page_start
+    page: int  # the page the supporting text is on (a chunk may span two)
 
 
 Evidence = Literal["strong", "weak", "none"]

@@ -33,7 +33,7 @@ def show_source(citation: Citation) -> None:
         st.error(str(exc))
         return
     pages = page_count(document.pdf_path)
-    page = st.number_input("Page", 1, pages, chunk.page_start, key=f"page-{chunk.id}")
+    page = st.number_input("Page", 1, pages, citation.page, key=f"page-{chunk.id}")
     st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
     with st.expander("Cited passage", expanded=True):
         st.markdown(f"> {citation.quote}")

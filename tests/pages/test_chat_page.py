@@ -192,12 +192,6 @@ def test_model_failure_shows_the_error_and_still_the_passages(
 UNHEADED = [page.split("\n", 1)[1] for page in HANDBOOK]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: Citation.page is chunk.page_start, which an overlap sentence from the "
-    "previous page makes the previous page; remove this mark once citations name the page "
-    "the cited text is on",
-)
 def test_citation_names_the_page_of_the_fact_even_after_an_overlap(
     tmp_path: Path, ollama: FakeOllama, configure: Configure
 ):
