@@ -1,9 +1,9 @@
 """What of a question is kept for usage analytics: all of it, a redacted copy, or nothing.
 
-Redaction masks what identifies people or records - e-mail addresses, phone numbers, IDs that
-mix letters and digits, IBANs, dates, long digit runs and names after a title or "my name is" - and keeps the
-words that say what the question is about. Names elsewhere in a sentence are not detected (that
-needs a language model); use ``off`` where that matters.
+Redaction masks what identifies people or records - e-mail addresses, phone numbers, IBANs,
+dates, IDs that mix letters and digits, long digit runs and names after a title or "my name
+is" - and keeps the words that say what the question is about. Names elsewhere in a sentence
+are not detected (that needs a language model); use ``off`` where that matters.
 """
 
 from __future__ import annotations
