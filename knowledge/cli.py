@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
 from knowledge.errors import KdeskError
@@ -73,7 +74,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    stream = _desk().ask(args.question, args.collection)
+    from knowledge.types import Requester
+    from knowledge.usage import os_user
+
+    requester = Requester(args.user or os_user(), args.role, "cli")
+    stream = _desk().ask(args.question, args.collection, requester=requester)
     for delta in stream:
         if not args.json:
             print(delta, end="", flush=True)
@@ -86,6 +91,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "model": answer.model,
                 "evidence": answer.evidence,
                 "error": answer.error,
+                "event_id": answer.event_id,
                 "citations": [
                     {"n": c.n, "doc": c.chunk.file_name, "page": c.page, "text": c.quote, "score": c.score}
                     for c in answer.citations
@@ -99,7 +105,57 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(f"Answer (verified, {answer.model}): {answer.text}")
     for c in answer.citations:
         print(f"  [{c.n}] {c.chunk.file_name}, page {c.page}")
+    if answer.event_id:
+        print(f"Rate it: kdesk feedback {answer.event_id} up|down [--comment TEXT]")
     return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    rating = None if args.rating == "none" else args.rating
+    _desk().feedback(args.event_id, rating, args.comment)
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from knowledge.analytics import summary
+    from knowledge.usage import UsageFilter
+
+    filters = UsageFilter(args.since, args.until, tuple(args.role or ()))
+    figures = {"since": args.since, "until": args.until} | summary(_desk().engine, filters)
+    if args.json:
+        _print_json(figures)
+        return 0
+    for line in usage_lines(figures):
+        print(line)
+    return 0
+
+
+def usage_lines(figures: dict) -> list[str]:  # type: ignore[type-arg]
+    period = f"{figures['since'] or 'the start'} to {figures['until'] or 'today'}"
+    latency = figures["latency_ms"]
+    lines = [
+        f"Usage from {period}: {figures['questions']} questions from {figures['users']} users",
+        f"  answered {figures['answered']}, abstained {figures['abstained']}, "
+        f"model errors {figures['model_errors']}",
+        f"  feedback: {figures['feedback_up']} up, {figures['feedback_down']} down",
+        f"  latency: p50 {latency['p50']} ms, p95 {latency['p95']} ms",
+        f"  tokens: {figures['tokens_in']} in, {figures['tokens_out']} out",
+    ]
+    for role, part in figures["by_role"].items():
+        lines.append(
+            f"  {role}: {part['questions']} questions, {part['abstained']} abstained, "
+            f"{part['feedback_up']} up, {part['feedback_down']} down"
+        )
+    for model, count in figures["models"].items():
+        lines.append(f"  model {model}: {count} answers")
+    return lines
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -170,8 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--collection", action="append", help="repeatable; default: all")
+    p.add_argument("--user", help="who asks, for usage analytics (default: the OS user)")
+    p.add_argument("--role", default="employee", help="the asker's role (default: employee)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("feedback", help="rate a recorded answer (event id from `kdesk ask`)")
+    p.add_argument("event_id")
+    p.add_argument("rating", choices=["up", "down", "none"])
+    p.add_argument("--comment")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("usage", help="usage analytics summary (questions, abstentions, ...)")
+    p.add_argument("--since", type=_day, help="first day, YYYY-MM-DD (UTC); default: all")
+    p.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (UTC); default: today")
+    p.add_argument("--role", action="append", help="repeatable; default: all roles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_usage)
 
     p = sub.add_parser("eval", help="measure retrieval on a dataset (docs/ + questions.jsonl)")
     p.add_argument("dataset")
@@ -192,7 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from knowledge.jsonlog import configure_json_logging
+
     args = build_parser().parse_args(argv)
+    configure_json_logging("WARNING")  # problems as JSON lines on stderr; results on stdout
     try:
         return int(args.func(args))
     except KdeskError as exc:
