@@ -4,7 +4,7 @@ import streamlit as st
 
 from knowledge.answering import Turn
 from knowledge.errors import KdeskError
-from pages.shared import get_desk, render_answer
+from pages.shared import current_requester, get_desk, render_answer
 
 desk = get_desk()
 st.title("💬 Ask the knowledge base")
@@ -38,7 +38,7 @@ if question:
         box = st.empty()
         try:
             with box.container():
-                stream = desk.ask(question, chosen, history=turns)
+                stream = desk.ask(question, chosen, history=turns, requester=current_requester())
                 st.write_stream(stream)
         except KdeskError as exc:
             box.error(str(exc))

@@ -6,14 +6,28 @@ import streamlit as st
 
 from knowledge.desk import Desk
 from knowledge.errors import KdeskError
+from knowledge.jsonlog import configure_json_logging
+from knowledge.metrics import start_metrics_server
 from knowledge.settings import load_settings
-from knowledge.types import Answer, Citation
+from knowledge.types import Answer, Citation, Requester
 from knowledge.viewer import page_count, render_page
 
 
 @st.cache_resource(show_spinner="Loading the knowledge base…")
 def get_desk() -> Desk:
-    return Desk(load_settings())
+    desk = Desk(load_settings())
+    configure_json_logging(desk.settings.log_level)
+    # once per process: a rebuilt desk (or a rerun) finds the server already running
+    start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
+    return desk
+
+
+def current_requester() -> Requester:
+    """Who is asking. Sign-in will put "user" and "role" into the session; until it exists,
+    everyone asks as anonymous/employee."""
+    user = st.session_state.get("user") or "anonymous"
+    role = st.session_state.get("role") or "employee"
+    return Requester(str(user), str(role), "chat")
 
 
 EVIDENCE_BADGE = {
@@ -65,3 +79,37 @@ def render_answer(answer: Answer, key: str) -> None:
             for s in answer.sources[:3]:
                 st.markdown(f"**{s.chunk.file_name}**, page {s.chunk.page_start}")
                 st.caption(s.chunk.text[:400])
+    if answer.event_id:
+        render_feedback(answer.event_id)
+
+
+def render_feedback(event_id: str) -> None:
+    """Thumbs up/down and, once rated, an optional comment; both stored on the usage event.
+    The session remembers them, so the widgets show them again after a page switch."""
+    key = f"feedback-{event_id}"
+    given = st.session_state.setdefault("feedback", {}).get(event_id, {})
+    rating = st.feedback(
+        "thumbs", key=key, default=given.get("rating"), on_change=_save_feedback, args=(event_id,)
+    )
+    if rating is not None:
+        st.text_input(
+            "Comment (optional)",
+            value=given.get("comment", ""),
+            key=f"{key}-comment",
+            placeholder="What was wrong or missing?" if rating == 0 else "Anything to add?",
+            on_change=_save_feedback,
+            args=(event_id,),
+        )
+
+
+def _save_feedback(event_id: str) -> None:
+    key = f"feedback-{event_id}"
+    value = st.session_state.get(key)
+    comment = st.session_state.get(f"{key}-comment")
+    rating = None if value is None else "up" if value == 1 else "down"
+    try:
+        get_desk().feedback(event_id, rating, comment)
+    except KdeskError as exc:
+        st.toast(f"Your feedback could not be saved: {exc}", icon="⚠️")
+        return
+    st.session_state["feedback"][event_id] = {"rating": value, "comment": comment or ""}
