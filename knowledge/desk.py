@@ -112,6 +112,8 @@ class Desk:
                 self.embedder,
                 candidates=self.settings.candidates,
                 hybrid=self.settings.hybrid,
+                focus=self.settings.focus,
+                title_weight=self.settings.title_weight,
             )
         return self._retriever
 

@@ -5,6 +5,7 @@ The chat, the CLI and `kdesk eval` all call `Retriever.search`: one code path.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,14 +25,28 @@ def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
     return f"{header}\n{text}" if header else text
 
 
-def keyword_text(chunk: Chunk) -> str:
-    return f"{chunk.title} {chunk.title} {' '.join(chunk.heading_path)}\n{chunk.text}"
+def keyword_text(chunk: Chunk, title_weight: int = 2) -> str:
+    """What BM25 indexes: the title (repeated, as questions often name their document), the
+    headings and the text."""
+    title = " ".join([chunk.title] * title_weight)
+    return f"{title} {' '.join(chunk.heading_path)}\n{chunk.text}"
+
+
+_CLAUSE_BREAK = re.compile(r"[;?]\s+|[.:]\s+(?=[A-Z])")
+
+
+def focus_query(query: str) -> str:
+    """The part of a multi-part question that asks something ("Consider the supply agreement
+    between A and B; when does it expire?" -> "when does it expire?"); else the whole query."""
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(query) if len(p.split()) >= 3]
+    return parts[-1] if len(parts) > 1 else query
 
 
 @dataclass
 class _KeywordIndex:
     revision: int
     ids: list[str]
+    doc_ids: np.ndarray
     tokenizer: object
     bm25: object
 
@@ -39,8 +54,9 @@ class _KeywordIndex:
 class KeywordIndexes:
     """One in-memory BM25 index per collection, rebuilt when the collection's revision moves."""
 
-    def __init__(self, store: KnowledgeStore) -> None:
+    def __init__(self, store: KnowledgeStore, title_weight: int = 2) -> None:
         self._store = store
+        self._title_weight = title_weight
         self._indexes: dict[str, _KeywordIndex] = {}
         self._lock = threading.Lock()
 
@@ -62,23 +78,36 @@ class KeywordIndexes:
 
             tokenizer = Tokenizer(stopwords="en")
             tokens = tokenizer.tokenize(
-                [keyword_text(c) for c in chunks], return_as="ids", show_progress=False
+                [keyword_text(c, self._title_weight) for c in chunks],
+                return_as="ids",
+                show_progress=False,
             )
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
-            built = _KeywordIndex(revision, [c.id for c in chunks], tokenizer, bm25)
+            doc_ids = np.asarray([c.doc_id for c in chunks])
+            built = _KeywordIndex(revision, [c.id for c in chunks], doc_ids, tokenizer, bm25)
             self._indexes[collection] = built
             return built
 
-    def query(self, collection: str, text: str, k: int) -> list[tuple[str, float]]:
+    def query(
+        self, collection: str, text: str, k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Best chunks by BM25, optionally only those of the given documents."""
         index = self._index(collection)
         if index is None:
             return []
         tokens = index.tokenizer.tokenize(  # type: ignore[attr-defined]
             [text], update_vocab=False, return_as="ids", show_progress=False
         )
+        mask = None
+        if doc_ids is not None:
+            mask = np.isin(index.doc_ids, list(doc_ids)).astype(np.float32)
+            if not mask.any():
+                return []
         k = min(k, len(index.ids))
-        positions, scores = index.bm25.retrieve(tokens, k=k, show_progress=False)  # type: ignore[attr-defined]
+        positions, scores = index.bm25.retrieve(  # type: ignore[attr-defined]
+            tokens, k=k, show_progress=False, weight_mask=mask
+        )
         return [
             (index.ids[int(p)], float(s))
             for p, s in zip(positions[0], scores[0], strict=True)
@@ -95,6 +124,10 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) ->
 
 
 class Retriever:
+    """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus): within the few
+    documents that stage 1 points at, rank again by the part of the question that asks
+    something, so a question that names its document still finds the right page."""
+
     def __init__(
         self,
         store: KnowledgeStore,
@@ -102,12 +135,15 @@ class Retriever:
         *,
         candidates: int = 40,
         hybrid: bool = True,
+        focus: bool = True,
+        title_weight: int = 2,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.hybrid = hybrid
-        self.keywords = KeywordIndexes(store)
+        self.focus = focus
+        self.keywords = KeywordIndexes(store, title_weight)
 
     def search(
         self,
@@ -122,29 +158,79 @@ class Retriever:
         if not query or not collections:
             return []
         vector = self.embedder.embed_query(query)
-        fused: dict[str, float] = {}
         similarity: dict[str, float] = {}
+        fused = self._first_stage(query, vector, collections, doc_ids, similarity)
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        chunks = self.store.chunks(ranked)
+        allowed = set(collections)
+        ranked = [
+            i
+            for i in ranked
+            if i in chunks
+            and chunks[i].collection in allowed
+            and (doc_ids is None or chunks[i].doc_id in doc_ids)
+        ]
+        if self.focus and ranked:
+            ranked = self._focus(query, vector, ranked, fused, chunks, similarity)
+        results = [chunks[i] for i in ranked[:k]]
+        self._fill_similarity(results, vector, similarity)
+        return [ScoredChunk(c, round(similarity[c.id], 4)) for c in results]
+
+    def _first_stage(
+        self,
+        query: str,
+        vector: np.ndarray,
+        collections: Sequence[str],
+        doc_ids: Sequence[str] | None,
+        similarity: dict[str, float],
+    ) -> dict[str, float]:
+        fused: dict[str, float] = {}
         wanted = self.candidates if doc_ids is None else self.candidates * 4
         for collection in collections:
             vector_hits = self.store.index.query(collection, vector, wanted)
             similarity.update(vector_hits)
             rankings = [[i for i, _ in vector_hits]]
             if self.hybrid:
-                rankings.append([i for i, _ in self.keywords.query(collection, query, wanted)])
+                hits = self.keywords.query(collection, query, wanted, doc_ids)
+                rankings.append([i for i, _ in hits])
             for chunk_id, score in reciprocal_rank_fusion(rankings).items():
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + score
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        chunks = self.store.chunks(ranked)
-        allowed = set(collections)
-        results = [
-            chunks[i]
-            for i in ranked
-            if i in chunks
-            and chunks[i].collection in allowed
-            and (doc_ids is None or chunks[i].doc_id in doc_ids)
-        ][:k]
-        self._fill_similarity(results, vector, similarity)
-        return [ScoredChunk(c, round(similarity[c.id], 4)) for c in results]
+        return fused
+
+    def _focus(
+        self,
+        query: str,
+        vector: np.ndarray,
+        ranked: list[str],
+        fused: dict[str, float],
+        chunks: dict[str, Chunk],
+        similarity: dict[str, float],
+    ) -> list[str]:
+        docs = focus_documents(ranked[:20], fused, chunks)
+        asked = focus_query(query)
+        asked_vector = vector if asked == query else self.embedder.embed_query(asked)
+        by_collection: dict[str, list[str]] = {}
+        for chunk_id in ranked[:20]:
+            if chunks[chunk_id].doc_id in docs:
+                by_collection.setdefault(chunks[chunk_id].collection, [])
+        within_vector: list[tuple[str, float]] = []
+        within_keyword: list[str] = []
+        for collection in by_collection:
+            members = self.store.chunk_ids(collection, docs)
+            vectors = self.store.index.get_vectors(collection, members)
+            for chunk_id, stored in vectors.items():
+                within_vector.append((chunk_id, float(stored @ asked_vector)))
+                similarity.setdefault(chunk_id, float(stored @ vector))
+            hits = self.keywords.query(collection, asked, self.candidates, docs)
+            within_keyword.extend(i for i, _ in hits)
+        within_vector.sort(key=lambda pair: pair[1], reverse=True)
+        rankings = [[i for i, _ in within_vector[: self.candidates]], ranked]
+        if self.hybrid:
+            rankings.append(within_keyword)
+        refused = reciprocal_rank_fusion(rankings)
+        missing = [i for i in refused if i not in chunks]
+        chunks.update(self.store.chunks(missing))
+        return sorted((i for i in refused if i in chunks), key=refused.__getitem__, reverse=True)
 
     def _fill_similarity(
         self, results: list[Chunk], vector: np.ndarray, similarity: dict[str, float]
@@ -159,3 +245,16 @@ class Retriever:
                 similarity[chunk_id] = float(stored @ vector)
         for chunk in results:
             similarity.setdefault(chunk.id, 0.0)
+
+
+def focus_documents(
+    top: Sequence[str], fused: dict[str, float], chunks: dict[str, Chunk], share: float = 0.5
+) -> list[str]:
+    """The documents holding most of the first stage's weight (at most three)."""
+    mass: dict[str, float] = {}
+    for chunk_id in top:
+        doc = chunks[chunk_id].doc_id
+        mass[doc] = mass.get(doc, 0.0) + fused[chunk_id]
+    best = max(mass.values())
+    ordered = sorted(mass, key=mass.__getitem__, reverse=True)
+    return [d for d in ordered if mass[d] >= share * best][:3]

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     # Retrieval
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(40, ge=5, le=500, description="per retriever, before fusion")
-    hybrid: bool = True
+    hybrid: bool = True  # BM25 beside vectors, fused by reciprocal rank
+    focus: bool = True  # second stage: re-rank within the documents the question points at
+    title_weight: int = Field(2, ge=0, le=5, description="title repeats in the keyword index")
     abstain_below: float = Field(0.30, ge=0, le=1, description="no answer below this evidence")
     weak_below: float = Field(0.45, ge=0, le=1, description="answer with a warning below this")
 

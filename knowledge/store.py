@@ -365,6 +365,16 @@ class KnowledgeStore:
                     found[chunk_row.id] = _chunk(chunk_row, doc_row)
         return found
 
+    def chunk_ids(self, collection: str, doc_ids: Sequence[str]) -> list[str]:
+        with Session(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(ChunkRow.id).where(
+                        ChunkRow.collection == collection, ChunkRow.doc_id.in_(list(doc_ids))
+                    )
+                )
+            )
+
     def collection_chunks(self, collection: str) -> list[Chunk]:
         with Session(self.engine) as session:
             rows = session.execute(

@@ -65,3 +65,28 @@ def test_reciprocal_rank_fusion_rewards_agreement():
     assert max(fused, key=fused.__getitem__) == "b"
     assert set(fused) == {"a", "b", "c", "d"}
     assert fused["a"] > fused["c"]
+
+
+def test_focus_query_keeps_the_part_that_asks():
+    from knowledge.retrieval import focus_query
+
+    q = "Consider the Supply Agreement between Acme Corp and Beta LLC; When does it expire?"
+    assert focus_query(q) == "When does it expire?"
+    assert focus_query("How much is the meal allowance?") == "How much is the meal allowance?"
+
+
+def test_question_naming_its_document_finds_the_right_page(desk):
+    pages = [
+        "SUPPLY AGREEMENT between Acme Corp and Beta LLC. The parties agree as follows.",
+        "Payment. Invoices are payable within forty-five days of receipt.",
+        "Term. This agreement expires five years after the effective date.",
+        "Governing law. The laws of the State of Delaware govern this agreement.",
+    ]
+    other = [p.replace("Acme Corp", "Gamma Inc").replace("Delaware", "Ohio") for p in pages]
+    desk.ingest([Upload("acme.pdf", make_pdf(pages, title="Supply Agreement Acme"))], "Legal")
+    desk.ingest([Upload("gamma.pdf", make_pdf(other, title="Supply Agreement Gamma"))], "Legal")
+    question = "Consider the Supply Agreement between Acme Corp and Beta LLC; which law governs it?"
+    [top, *_] = desk.search(question, ["Legal"], 3)
+    assert top.chunk.file_name == "acme.pdf"
+    assert top.chunk.page_start <= 4 <= top.chunk.page_end
+    assert "Delaware" in top.chunk.text
