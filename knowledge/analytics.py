@@ -128,7 +128,8 @@ def percentiles(
 
 def latency_percentiles(engine: Engine, filters: UsageFilter) -> dict[str, float | None]:
     """p50/p95 of the total answer time over the period."""
-    count = int(_rows(engine, select(func.count()).where(*filters.conditions()))[0][0])
+    query = select(func.count()).select_from(E).where(*filters.conditions())
+    count = int(_rows(engine, query)[0][0])
     found = percentiles(engine, E.total_ms, filters, {None: count})
     return found.get(None, {"p50": None, "p95": None})
 

@@ -2,8 +2,8 @@
 
 Each distinct question comes with a unit-length vector; average-linkage agglomerative clustering
 joins questions while their mean cosine similarity stays above ``similarity``. A group is named
-by its most central question (highest similarity to the others, weighted by how often each was
-asked), so managers read topics instead of near-duplicates.
+by its most central question (highest similarity to the other questions of the group, each
+counted as often as it was asked), so managers read topics instead of near-duplicates.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-DEFAULT_SIMILARITY = 0.55  # all-MiniLM-L6-v2: paraphrases ~0.65-0.9, unrelated topics < 0.3
+DEFAULT_SIMILARITY = 0.5  # all-MiniLM-L6-v2: paraphrases ~0.6-0.9, unrelated topics < 0.3
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ def cluster_labels(vectors: np.ndarray, similarity: float) -> np.ndarray:
 def _topic(members: Sequence[GapQuestion], vectors: np.ndarray | None) -> GapTopic:
     weights = np.asarray([q.asked for q in members], dtype=np.float64)
     if vectors is not None and len(members) > 1:
-        centrality = (vectors @ vectors.T) @ weights
+        others = vectors @ vectors.T - np.eye(len(members))  # a question is not its own support
+        centrality = others @ weights
     else:
         centrality = weights
     central = max(range(len(members)), key=lambda i: (centrality[i], weights[i]))

@@ -30,7 +30,7 @@ def answered_vs_abstained(frame: pd.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             DAY,
-            alt.Y("sum(questions):Q", title="questions", stack="normalize", axis=alt.Axis(format="%")),
+            alt.Y("sum(questions):Q", title="share", stack="normalize", axis=alt.Axis(format="%")),
             alt.Color("outcome:N", scale=OUTCOME_COLORS, title=None),
             tooltip=[alt.Tooltip("day:T", format="%d %b %Y"), "outcome:N", "questions:Q"],
         )
