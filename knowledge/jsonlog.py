@@ -33,6 +33,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written (test runners and servers swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_json_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
     """Send the "kdesk" logger's records to ``stream`` (stderr) as JSON lines; idempotent."""
     logger = logging.getLogger(LOGGER)
@@ -40,7 +50,7 @@ def configure_json_logging(level: str | int = "INFO", stream: TextIO | None = No
     for handler in logger.handlers:
         if isinstance(handler.formatter, JsonFormatter):
             return
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream or _CurrentStderr())
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.propagate = False
