@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_pages
-from ingest.pdf import PdfError, parse_pdf
+from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.answering import Assistant, AnswerStream, Persona, Turn
+from knowledge.contracts import ContractBook
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
@@ -82,6 +83,7 @@ class Desk:
         self.store = KnowledgeStore(
             self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
         )
+        self.contracts = ContractBook(self.engine)
         self.usage = UsageLog(
             self.engine,
             settings.question_storage,
@@ -203,8 +205,13 @@ class Desk:
         uploads: Sequence[Upload | IngestReport],
         collection: str | None = None,
         progress: ProgressCallback | None = None,
+        *,
+        contracts: bool = False,
     ) -> list[IngestReport]:
-        """Ingest files one by one; a bad file gets a failed report and changes nothing stored."""
+        """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
+
+        Contracts (``contracts=True``, a collection named like "Contracts", or a file that reads
+        like one) also get their key clauses extracted into reviewable records."""
         target = self.store.ensure_collection(collection or self.settings.default_collection)
         reports: list[IngestReport] = []
         for i, item in enumerate(uploads):
@@ -216,12 +223,16 @@ class Desk:
                 if progress:
                     progress(IngestProgress(i, len(uploads), name, stage, fraction))
 
-            reports.append(observed_ingest(self._ingest_one(item, target, report)))
+            reports.append(observed_ingest(self._ingest_one(item, target, report, contracts)))
             report("done", 1.0)
         return reports
 
     def _ingest_one(
-        self, upload: Upload, collection: str, report: Callable[[str, float], None]
+        self,
+        upload: Upload,
+        collection: str,
+        report: Callable[[str, float], None],
+        contracts: bool = False,
     ) -> IngestReport:
         started = time.perf_counter()
         name = upload.file_name
@@ -245,6 +256,7 @@ class Desk:
             return failed(str(exc))
         existing = self.store.find_document(collection, name)
         if existing and existing.sha256 == parsed.sha256:
+            self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             return IngestReport(
                 name,
                 collection,
@@ -271,6 +283,7 @@ class Desk:
             )
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
+        self._extract_clauses(doc_id, collection, parsed, contracts)
         warning = None
         if parsed.pages_without_text:
             missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
@@ -286,6 +299,25 @@ class Desk:
             reason=warning,
             doc_id=doc_id,
         )
+
+    def _extract_clauses(
+        self,
+        doc_id: str,
+        collection: str,
+        parsed: ParsedPdf,
+        requested: bool,
+        *,
+        refresh: bool = True,
+    ) -> None:
+        """Clause records for a contract; a failure here never fails the ingestion."""
+        detect = self.settings.contract_detection
+        reason = self.contracts.reason(doc_id, collection, parsed.pages, requested, detect)
+        if reason is None or (not refresh and self.contracts.is_contract(doc_id)):
+            return
+        try:
+            self.contracts.extract(doc_id, parsed.pages, reason)
+        except Exception:  # noqa: BLE001 - the document is stored and searchable regardless
+            ingest_log.exception("clause extraction failed", extra={"fields": {"doc_id": doc_id}})
 
 
 def open_desk(settings: Settings, **components: object) -> Desk:

