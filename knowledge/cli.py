@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
+from knowledge.contract_cli import add_clause_commands
 from knowledge.errors import KdeskError
 from knowledge.settings import load_settings
 
@@ -259,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="load the demo knowledge base (idempotent)")
     p.set_defaults(func=cmd_demo)
+
+    add_clause_commands(sub)
     return parser
 
 
