@@ -13,6 +13,7 @@ from ingest.chunking import chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.answering import Assistant, AnswerStream, Persona, Turn
+from knowledge.contract_chat import ClauseAwareRetriever
 from knowledge.contracts import ContractBook
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
@@ -129,7 +130,7 @@ class Desk:
     def assistant(self, model: ChatModel | None = None) -> Assistant:
         s = self.settings
         return Assistant(
-            self.retriever,
+            ClauseAwareRetriever(self.retriever, self.contracts),
             model or self.model,
             top_k=s.top_k,
             prompt_sources=s.prompt_sources,
