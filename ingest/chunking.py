@@ -41,6 +41,10 @@ class ChunkDraft:
         return self.page_start
 
 
+# Bump when chunk boundaries change, so stored documents are re-chunked on their next ingest.
+CHUNKER_VERSION = 2
+
+
 def document_text(pages: Sequence[Page]) -> str:
     """The text that chunk offsets point into."""
     return PAGE_SEPARATOR.join(page.text for page in pages)

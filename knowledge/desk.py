@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ingest.chunking import chunk_pages
+from ingest.chunking import CHUNKER_VERSION, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.answering import Assistant, AnswerStream, Persona, Turn
@@ -139,6 +139,10 @@ class Desk:
             weak_below=s.weak_below,
         )
 
+    def pipeline_fingerprint(self) -> str:
+        s = self.settings
+        return f"chunker{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}/{self.embedder.name}"
+
     # Use cases -------------------------------------------------------------------------------
 
     def search(
@@ -256,7 +260,8 @@ class Desk:
         except PdfError as exc:
             return failed(str(exc))
         existing = self.store.find_document(collection, name)
-        if existing and existing.sha256 == parsed.sha256:
+        pipeline = self.pipeline_fingerprint()
+        if existing and existing.sha256 == parsed.sha256 and existing.pipeline == pipeline:
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             return IngestReport(
                 name,
@@ -280,7 +285,7 @@ class Desk:
         report("storing", 0.95)
         try:
             status, doc_id = self.store.put_document(
-                collection, name, parsed, drafts, matrix, upload.data
+                collection, name, parsed, drafts, matrix, upload.data, pipeline
             )
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")

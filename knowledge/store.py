@@ -55,6 +55,7 @@ class DocumentRow(Base):
     file_name: Mapped[str] = mapped_column(String(500))
     title: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    pipeline: Mapped[str | None] = mapped_column(String(100), nullable=True)
     pages: Mapped[int] = mapped_column(Integer)
     pages_without_text: Mapped[str] = mapped_column(Text, default="[]")
     chunks: Mapped[int] = mapped_column(Integer)
@@ -83,7 +84,10 @@ class ChunkRow(Base):
 
 # Columns added after a release: (table, column, SQL type). Added in place on start-up, so an
 # existing data directory keeps working; rows written before read the column as NULL.
-ADDED_COLUMNS = [("chunks", "page_break", "INTEGER")]
+ADDED_COLUMNS = [
+    ("chunks", "page_break", "INTEGER"),
+    ("documents", "pipeline", "VARCHAR(100)"),
+]
 
 
 def add_missing_columns(engine: Engine) -> None:
@@ -119,6 +123,7 @@ def _document_info(row: DocumentRow) -> DocumentInfo:
         pages=row.pages,
         chunks=row.chunks,
         sha256=row.sha256,
+        pipeline=row.pipeline or "",
         ingested_at=_as_utc(row.ingested_at),
         pdf_path=row.pdf_path,
     )
@@ -237,6 +242,7 @@ class KnowledgeStore:
         drafts: Sequence[ChunkDraft],
         vectors: np.ndarray,
         pdf_bytes: bytes,
+        pipeline: str = "",
     ) -> tuple[IngestStatus, str]:
         """Add a new document or replace the one with the same file name, all or nothing."""
         collection = self.ensure_collection(collection)
@@ -248,7 +254,16 @@ class KnowledgeStore:
         self.index.add(collection, ids, vectors)
         try:
             old_ids = self._swap_in(
-                collection, file_name, doc_id, version, parsed, drafts, ids, pdf_path, existing
+                collection,
+                file_name,
+                doc_id,
+                version,
+                parsed,
+                drafts,
+                ids,
+                pdf_path,
+                existing,
+                pipeline,
             )
         except Exception:
             self.index.delete(collection, ids)
@@ -283,6 +298,7 @@ class KnowledgeStore:
         ids: Sequence[str],
         pdf_path: Path,
         existing: DocumentInfo | None,
+        pipeline: str = "",
     ) -> list[str]:
         with Session(self.engine) as session, session.begin():
             old_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
@@ -298,6 +314,7 @@ class KnowledgeStore:
                 version=version,
                 ingested_at=_now(),
                 pdf_path=str(pdf_path),
+                pipeline=pipeline,
             )
             if existing:
                 session.execute(

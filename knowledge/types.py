@@ -102,3 +102,4 @@ class DocumentInfo:
     sha256: str
     ingested_at: datetime
     pdf_path: str
+    pipeline: str = ""  # how it was chunked and embedded; a change means re-ingest

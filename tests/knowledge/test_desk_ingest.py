@@ -104,3 +104,13 @@ def test_ingest_paths_expands_folders(desk, tmp_path):
     (tmp_path / "docs" / "readme.txt").write_text("not a pdf")
     reports = desk.ingest_paths([tmp_path / "docs"], "HR")
     assert [r.file_name for r in reports] == ["leave.pdf"]
+
+
+def test_changed_chunking_settings_re_chunk_on_the_next_ingest(desk):
+    data = make_pdf(LEAVE)
+    desk.ingest([Upload("leave.pdf", data)], "HR")
+    desk.settings.chunk_size = 300
+    [report] = desk.ingest([Upload("leave.pdf", data)], "HR")
+    assert report.status == "replaced"
+    [again] = desk.ingest([Upload("leave.pdf", data)], "HR")
+    assert again.status == "unchanged"
