@@ -22,6 +22,7 @@ navigation = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
         st.Page("pages/library.py", title="Knowledge", icon="📚", url_path="knowledge"),
+        st.Page("pages/contracts.py", title="Contracts", icon="📑", url_path="contracts"),
     ]
     + analytics_pages
 )

@@ -482,3 +482,38 @@ def _cell(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
+
+
+# --- at a glance ----------------------------------------------------------------------------
+
+OVERVIEW_CATEGORIES = (
+    "Parties", "Agreement Date", "Expiration Date", "Renewal Term", "Governing Law",
+)  # fmt: skip
+
+
+def contract_overview(
+    contracts: Sequence[ContractInfo],
+    records: Sequence[ClauseRecord],
+    categories: Sequence[str] = OVERVIEW_CATEGORIES,
+) -> list[dict[str, object]]:
+    """One row per contract: its key values (rejected clauses left out) and review progress."""
+    rows = []
+    for c in contracts:
+        mine = [r for r in records if r.doc_id == c.doc_id and r.status != "rejected"]
+        values = {
+            name: "; ".join(
+                dict.fromkeys(r.value or r.text[:60] for r in mine if r.category == name)
+            )
+            for name in categories
+        }
+        rows.append(
+            {
+                "contract": c.title,
+                "file": c.file_name,
+                "pages": c.pages,
+                **values,
+                "clauses": c.clauses,
+                "reviewed": c.reviewed,
+            }
+        )
+    return rows

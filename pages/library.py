@@ -16,6 +16,9 @@ with st.form("upload", clear_on_submit=True):
     choice = st.selectbox("Collection", [*collections, NEW], key="collection_choice")
     new_name = st.text_input("New collection name", key="new_collection")
     files = st.file_uploader("PDF files", type=["pdf"], accept_multiple_files=True, key="files")
+    as_contracts = st.checkbox(
+        "These are contracts (extract key clauses for the Contracts page)", key="as_contracts"
+    )
     submitted = st.form_submit_button("Upload and index", type="primary")
 
 if submitted:
@@ -34,7 +37,9 @@ if submitted:
                 bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
 
             try:
-                st.session_state["last_report"] = desk.ingest(uploads, target, progress)
+                st.session_state["last_report"] = desk.ingest(
+                    uploads, target, progress, contracts=as_contracts
+                )
             except KdeskError as exc:
                 status.update(label=str(exc), state="error")
             else:
