@@ -16,6 +16,7 @@ from knowledge.desk import Desk, Upload
 from knowledge.embeddings import Embedder
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore
+from knowledge.usage_bench import bench_usage
 
 TOPICS = (
     "annual leave", "sick leave", "expense claims", "hotel allowance", "password rules",
@@ -221,9 +222,11 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         base_texts = [c.text for c in desk.store.collection_chunks("bench")]
         queries = bench_queries(settings, desk.embedder, base_texts, sizes)
         first_token = bench_first_token(desk) if not quick else {"skipped": "quick run"}
+        usage = bench_usage(desk.embedder.embed_documents, 5_000 if quick else 100_000)
     return {
         "machine": {"cores": os.cpu_count()},
         "ingest": ingest,
         "query": queries,
         "first_token": first_token,
+        "usage_analytics": usage,
     }

@@ -262,6 +262,9 @@ class UsageLog:
         self.embed = embed
         self.embedding_model = embedding_model
         Base.metadata.create_all(engine)
+        for name in (UsageEventRow.__tablename__, UsageCitationRow.__tablename__):
+            for index in Base.metadata.tables[name].indexes:  # added since the table was made
+                index.create(engine, checkfirst=True)
 
     # Writing -------------------------------------------------------------------------------
 
