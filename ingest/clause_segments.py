@@ -39,6 +39,7 @@ _INLINE_TITLE = re.compile(
     r"([A-Z][A-Za-z&,'’\- ]{2,60}?)[.:]\s"
 )
 _TERMINAL = tuple(".!?;:")
+_LIST_JOINER = re.compile(r";\s*(?:and|or|and/or)$")
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,13 @@ def _is_heading(line: str) -> bool:
 
 def _continues(previous: _Line, line: _Line) -> bool:
     """Whether ``line`` carries on the sentence of ``previous`` (a wrapped line)."""
-    if _ITEM_START.match(line.text) and previous.text.endswith(_TERMINAL):
-        return False
+    ends_item = previous.text.endswith(_TERMINAL) or _LIST_JOINER.search(previous.text)
+    if ends_item and _ITEM_START.match(line.text):
+        return False  # "(a) the base fee; and" / "(b) the usage fee."
     if line.blank_before:
         # a paragraph break, unless a sentence clearly runs over it (a page break)
         return not previous.text.endswith(_TERMINAL) and line.text[:1].islower()
-    return not (previous.text.endswith(_TERMINAL) and _ITEM_START.match(line.text))
+    return True
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int, bool]]:

@@ -127,9 +127,14 @@ def money(text: str) -> str | None:
     return " ".join(match.group(0).split()) if match else None
 
 
+_PARTY_NAME_END = re.compile(
+    r"\s*\(|,?\s+(?=(?:a|an|the|having|with|located|whose|organi[sz]ed|incorporated|acting)\s)"
+)
+
+
 def party_name(text: str) -> str:
     """The party's name: what comes before its description or alias."""
-    name = re.split(r",|\(|\s+a\s+(?=[A-Z][a-z]+\s)", text, maxsplit=1)[0]
+    name = _PARTY_NAME_END.split(text, maxsplit=1)[0]
     return " ".join(name.split()).strip(' "“”') or " ".join(text.split())
 
 

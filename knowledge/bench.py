@@ -229,4 +229,14 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "query": queries,
         "first_token": first_token,
         "usage_analytics": usage,
+        "clauses": _bench_clauses(quick),
     }
+
+
+def _bench_clauses(quick: bool) -> dict[str, object]:
+    from knowledge.contract_bench import bench_clauses
+
+    try:
+        return bench_clauses(quick)
+    except Exception as exc:  # noqa: BLE001 - a missing clause model must not hide the rest
+        return {"error": str(exc)}
