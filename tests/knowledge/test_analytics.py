@@ -250,3 +250,19 @@ def test_aggregations_read_covering_indexes_not_the_table(log: UsageLog):
     assert "COVERING INDEX ix_usage_citations_doc" in plan(log, cited)
     questions = analytics._question_groups(period)
     assert "COVERING INDEX ix_usage_events_questions" in plan(log, questions)
+
+
+def test_synthetic_events_fill_every_figure_of_the_page(tmp_path):
+    """The benchmark's generator (knowledge/usage_bench.py) exercises every chart and table."""
+    from knowledge.usage_bench import COLLECTION, fill_usage
+
+    log = UsageLog(make_engine(sqlite_url(tmp_path / "bench.sqlite3")))
+    fill_usage(log, 3000, batch=1000)
+    board = analytics.build_dashboard(log, UsageFilter(*analytics.default_range()))
+    assert board.questions == 3000, "all events fall inside the default 30 days"
+    assert set(board.questions_per_day["role"]) == {"employee", "manager", "contractor", "admin"}
+    assert set(board.latency_per_day["stage"]) == {"retrieval", "first token", "total"}
+    assert len(board.model_share) == 2 and not board.feedback_per_day.empty
+    assert not board.gaps.empty and not board.top_questions.empty
+    assert set(board.most_cited["collection"]) == {COLLECTION}
+    assert len(board.never_cited) == 20, "a third of the 60 documents is never cited"
