@@ -124,9 +124,10 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) ->
 
 
 class Retriever:
-    """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus): within the few
-    documents that stage 1 points at, rank again by the part of the question that asks
-    something, so a question that names its document still finds the right page."""
+    """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus), for questions in
+    several parts: within the few documents that stage 1 points at, rank again by the part of
+    the question that asks something, so a question that names its document still finds the
+    right page."""
 
     def __init__(
         self,
@@ -170,7 +171,10 @@ class Retriever:
             and chunks[i].collection in allowed
             and (doc_ids is None or chunks[i].doc_id in doc_ids)
         ]
-        if self.focus and ranked:
+        if self.focus and ranked and focus_query(query) != query:
+            # Only multi-part questions: for a single question the within-document ranking
+            # repeats the first stage and crowds out other documents (measured: policies MRR
+            # 0.95 -> 0.92), while separating "which document" from "what about it" is the gain.
             ranked = self._focus(query, vector, ranked, fused, chunks, similarity)
         results = [chunks[i] for i in ranked[:k]]
         self._fill_similarity(results, vector, similarity)
