@@ -190,6 +190,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Answerable: each set's questions against its own collection. Unanswerable: the same
+    questions against the next set's collection (which cannot hold their answers)."""
+    from knowledge.evaluation import load_questions, rates_at, separation
+
+    desk = _desk()
+    sets = [Path(d) for d in args.datasets]
+    if len(sets) < 2:
+        raise KdeskError("calibrate needs at least two datasets (the others serve as negatives)")
+    collections = []
+    for dataset in sets:
+        collection = f"eval-{dataset.resolve().name}"
+        desk.ingest_paths([dataset / "docs"], collection)
+        collections.append(collection)
+    positives: list[float] = []
+    negatives: list[float] = []
+    for i, dataset in enumerate(sets):
+        other = collections[(i + 1) % len(sets)]
+        for q in load_questions(dataset)[: args.limit]:
+            own = desk.search(q.question, [collections[i]], desk.settings.top_k)
+            foreign = desk.search(q.question, [other], desk.settings.top_k)
+            positives.append(max((r.score for r in own), default=0.0))
+            negatives.append(max((r.score for r in foreign), default=0.0))
+    s = desk.settings
+    summary = {
+        "evidence": "highest cosine similarity among the top-k passages",
+        "separation": separation(positives, negatives),
+        "current": {
+            "abstain_below": rates_at(positives, negatives, s.abstain_below),
+            "weak_below": rates_at(positives, negatives, s.weak_below),
+        },
+    }
+    _print_json(summary)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from knowledge.bench import run_bench
 
@@ -252,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline", choices=["default", "naive"], default="default")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="measure how well evidence separates answerable questions")
+    p.add_argument("datasets", nargs="+")
+    p.add_argument("--limit", type=int, default=200, help="questions per dataset")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="measure ingest and query speed beside the machine's limits")
     p.add_argument("--quick", action="store_true", help="smaller corpus, for a smoke run")

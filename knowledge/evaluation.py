@@ -156,3 +156,42 @@ def run_eval(
             for line in lines:
                 out.write(json.dumps(line) + "\n")
     return summary
+
+
+def separation(positives: Sequence[float], negatives: Sequence[float]) -> dict[str, object]:
+    """How well a score separates answerable from unanswerable questions: ROC AUC, the
+    threshold that maximises balanced accuracy, and both error rates at that threshold."""
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        raise KdeskError("calibration needs answerable and unanswerable questions")
+    # AUC = P(score of a random answerable > score of a random unanswerable)
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    auc = float(greater) / (len(pos) * len(neg))
+    candidates = np.unique(np.concatenate([pos, neg]))
+    best, best_threshold = -1.0, 0.0
+    for t in candidates:
+        balanced = ((pos >= t).mean() + (neg < t).mean()) / 2
+        if balanced > best:
+            best, best_threshold = float(balanced), float(t)
+    return {
+        "auc": round(auc, 4),
+        "threshold": round(best_threshold, 4),
+        "balanced_accuracy": round(best, 4),
+        "false_abstention_rate": round(float((pos < best_threshold).mean()), 4),
+        "false_answer_rate": round(float((neg >= best_threshold).mean()), 4),
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+    }
+
+
+def rates_at(
+    positives: Sequence[float], negatives: Sequence[float], threshold: float
+) -> dict[str, float]:
+    pos = np.asarray(positives)
+    neg = np.asarray(negatives)
+    return {
+        "threshold": threshold,
+        "false_abstention_rate": round(float((pos < threshold).mean()), 4),
+        "false_answer_rate": round(float((neg >= threshold).mean()), 4),
+    }
