@@ -90,12 +90,15 @@ st.caption(
 table(
     board.gaps,
     "No gaps in this period: every question was answered and none got a thumbs down.",
+    thumbs_down="thumbs down",
+    questions=st.column_config.NumberColumn("variants", help="distinct questions in the topic"),
     last_asked=st.column_config.DateColumn("last asked"),
 )
 st.subheader("Top questions")
 table(
     board.top_questions,
     "Question texts are not stored (KDESK_QUESTION_STORAGE=off).",
+    thumbs_down="thumbs down",
     last_asked=st.column_config.DateColumn("last asked"),
 )
 cited_left, cited_right = st.columns(2)

@@ -42,12 +42,12 @@ def latency(frame: pd.DataFrame) -> alt.Chart:
     long = frame.melt(["day", "stage"], ["p50", "p95"], "percentile", "ms").dropna()
     return (
         alt.Chart(long, title="Latency p50 / p95 (ms)")
-        .mark_line(point=True)
+        .mark_line()
         .encode(
             DAY,
             alt.Y("ms:Q", title="milliseconds", scale=alt.Scale(type="log")),
             alt.Color("stage:N", sort=["retrieval", "first token", "total"], title="stage"),
-            alt.StrokeDash("percentile:N", title=None),
+            alt.StrokeDash("percentile:N", title=None, sort=["p50", "p95"]),
             tooltip=[alt.Tooltip("day:T", format="%d %b %Y"), "stage:N", "percentile:N", "ms:Q"],
         )
     )
@@ -59,7 +59,7 @@ def model_share(frame: pd.DataFrame) -> alt.Chart:
         .mark_arc(innerRadius=50)
         .encode(
             alt.Theta("questions:Q"),
-            alt.Color("model:N", title="model"),
+            alt.Color("model:N", title="model", legend=alt.Legend(orient="bottom", labelLimit=400)),
             tooltip=["model:N", "questions:Q", alt.Tooltip("share:Q", format=".0%")],
         )
     )
