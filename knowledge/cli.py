@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
@@ -94,7 +95,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "error": answer.error,
                 "event_id": answer.event_id,
                 "citations": [
-                    {"n": c.n, "doc": c.chunk.file_name, "page": c.page, "text": c.quote, "score": c.score}
+                    {
+                        "n": c.n,
+                        "doc": c.chunk.file_name,
+                        "page": c.page,
+                        "text": c.quote,
+                        "score": c.score,
+                    }
                     for c in answer.citations
                 ],
             }
@@ -173,14 +180,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         naive = NaivePipeline(desk.embedder, desk.settings.data_dir / "naive")
         naive.ingest(dataset / "docs")
         summary = run_eval(dataset, lambda q: naive.search(q, 10), args.k, details)
+        if naive.ingest_seconds:
+            summary["ingest"] = naive.ingest_seconds
     else:
         collection = f"eval-{dataset.resolve().name}"
-        for r in desk.ingest_paths([dataset / "docs"], collection):
+        desk.embedder.embed_query("warm-up")  # model loading is not ingestion time
+        started = time.perf_counter()
+        reports = desk.ingest_paths([dataset / "docs"], collection)
+        seconds = time.perf_counter() - started
+        for r in reports:
             if r.status == "failed":
                 print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
         summary = run_eval(
             dataset, lambda q: to_hits(desk.search(q, [collection], 10)), args.k, details
         )
+        if any(r.status in ("added", "replaced") for r in reports):
+            pages = sum(r.pages for r in reports)
+            summary["ingest"] = {
+                "pages": pages,
+                "seconds": round(seconds, 1),
+                "pages_per_s": round(pages / seconds, 2),
+            }
     summary["pipeline"] = args.pipeline
     if args.json:
         _print_json(summary)

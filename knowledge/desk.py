@@ -103,7 +103,9 @@ class Desk:
         with self._lock:
             if self._embedder is None:
                 self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedding_model or None, self.settings.embedding_batch_size
+                    self.settings.embedding_model or None,
+                    self.settings.embedding_batch_size,
+                    int8=self.settings.embedding_int8,
                 )
             return self._embedder
 

@@ -35,7 +35,9 @@ def packaged_minilm_path() -> Path:
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU, loaded from a local folder."""
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, batch_size: int = 64, *, int8: bool = False
+    ) -> None:
         path = Path(model_path) if model_path else packaged_minilm_path()
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
             raise SettingsError(
@@ -51,10 +53,26 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._name = path.name if path.name != "model" else "all-MiniLM-L6-v2"
+        if int8:
+            self._quantize()
         self._batch_size = batch_size
         self._lock = threading.Lock()  # torch modules are not safe to share across threads
         dim = self._model.get_embedding_dimension()
         self._dimension = int(dim) if dim else 384
+
+    def _quantize(self) -> None:
+        """int8 weights for the linear layers (vectors differ slightly from float32 ones, so the
+        name changes and documents embedded the other way are re-embedded on their next ingest)."""
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._model = torch.ao.quantization.quantize_dynamic(
+                self._model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        self._name += "-int8"
 
     @property
     def name(self) -> str:
@@ -73,7 +91,8 @@ class SentenceTransformerEmbedder:
         tokenizer = self._model.tokenizer
         limit = self.max_tokens
         return sum(
-            min(len(ids), limit) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+            min(len(ids), limit)
+            for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]
         )
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

@@ -38,7 +38,7 @@ class NaivePipeline:
         self.cache_dir = cache_dir
         self.meta: list[tuple[str, int, int]] = []  # (doc, page, chars)
         self.vectors = np.zeros((0, 384), dtype=np.float32)
-        self.ingest_seconds: dict[str, float] = {}
+        self.ingest_seconds: dict[str, float] = {}  # filled when built, not when reused
 
     def ingest(self, docs_dir: Path) -> None:
         """Build (or reuse, when the files are unchanged) the naive index of a folder."""
@@ -66,9 +66,13 @@ class NaivePipeline:
                     self.meta.append((f.name, number, len(piece)))
         parsed = time.perf_counter()
         self.vectors = self.embedder.embed_documents(texts)
+        total = time.perf_counter() - started
+        pages = len({(doc, page) for doc, page, _ in self.meta})
         self.ingest_seconds = {
-            "extract": round(parsed - started, 1),
-            "embed": round(time.perf_counter() - parsed, 1),
+            "pages": pages,
+            "extract_s": round(parsed - started, 1),
+            "embed_s": round(total - (parsed - started), 1),
+            "pages_per_s": round(pages / total, 2),
         }
         key.mkdir(parents=True, exist_ok=True)
         np.save(key / "vectors.npy", self.vectors)
@@ -80,6 +84,12 @@ class NaivePipeline:
         scores = self.vectors @ self.embedder.embed_query(query)
         top = np.argsort(-scores)[:k]
         return [
-            Hit(self.meta[i][0], self.meta[i][1], self.meta[i][1], self.meta[i][2], round(float(scores[i]), 4))
+            Hit(
+                self.meta[i][0],
+                self.meta[i][1],
+                self.meta[i][1],
+                self.meta[i][2],
+                round(float(scores[i]), 4),
+            )
             for i in top
         ]

@@ -1,0 +1,132 @@
+"""The CLI contract that scripts and monitoring rely on: commands, JSON shapes, exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from knowledge.cli import main
+from tests.fake_ollama import FakeOllama
+from tests.pdfs import make_pdf
+
+POLICY = [
+    "Expenses Policy\n\nExpense claims must be submitted within 30 days with itemised receipts.",
+    "Hotels\n\nHotel rooms are limited to 180 euros per night in capital cities.",
+]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
+    with FakeOllama(
+        "Hotel rooms are limited to 180 euros per night in capital cities [1].", models=["test:1b"]
+    ) as server:
+        monkeypatch.setenv("KDESK_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
+        monkeypatch.setenv("KDESK_OLLAMA_HOST", server.url)
+        monkeypatch.setenv("KDESK_OLLAMA_MODEL", "test:1b")
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        yield server
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip().startswith("{") else {"text": out}
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "expenses.pdf").write_bytes(make_pdf(POLICY, title="Expenses Policy"))
+    return folder
+
+
+def test_ingest_search_ask_json_contract(env, docs, tmp_path, capsys):
+    (docs / "broken.pdf").write_bytes(b"this is not a pdf")
+    code, out = run(capsys, "ingest", str(docs), "--collection", "Finance", "--json")
+    assert code == 1  # one file failed
+    by_name = {r["file_name"]: r for r in out["reports"]}
+    assert by_name["expenses.pdf"]["status"] == "added" and by_name["expenses.pdf"]["pages"] == 2
+    assert (
+        by_name["broken.pdf"]["status"] == "failed"
+        and "not a PDF" in by_name["broken.pdf"]["reason"]
+    )
+
+    code, out = run(capsys, "search", "hotel limit per night", "--json", "-k", "2")
+    assert code == 0
+    [first, *_] = out["results"]
+    assert set(first) == {"doc", "page", "page_end", "text", "score"}
+    assert first["doc"] == "expenses.pdf" and first["page"] <= 2 <= first["page_end"]
+
+    code, out = run(capsys, "ask", "What is the hotel limit per night in capital cities?", "--json")
+    assert code == 0
+    assert {"answer", "abstained", "model", "citations"} <= set(out)
+    assert not out["abstained"] and "180 euros" in out["answer"]
+    assert out["model"] == "ollama · test:1b"
+    [citation] = out["citations"]
+    assert set(citation) >= {"n", "doc", "page", "text", "score"}
+    assert citation["doc"] == "expenses.pdf" and citation["page"] == 2
+
+
+def test_collection_filter_on_search(env, docs, capsys):
+    run(capsys, "ingest", str(docs), "--collection", "Finance")
+    code, out = run(capsys, "search", "hotel", "--collection", "Other", "--json")
+    assert code == 0 and out["results"] == []
+
+
+def test_eval_reports_figures_for_both_pipelines(env, docs, tmp_path, capsys):
+    dataset = tmp_path / "set"
+    dataset.mkdir()
+    (dataset / "docs").symlink_to(docs)
+    questions = [
+        {
+            "id": "1",
+            "question": "How much may a hotel room cost per night in a capital?",
+            "answer": "180 euros",
+            "evidence": [{"doc": "expenses.pdf", "page": 2, "text": None}],
+        },
+        {
+            "id": "2",
+            "question": "When must expense claims be submitted?",
+            "answer": "30 days",
+            "evidence": [{"doc": "expenses.pdf", "page": None, "text": None}],
+        },
+    ]
+    (dataset / "questions.jsonl").write_text("\n".join(json.dumps(q) for q in questions))
+    details = tmp_path / "details.jsonl"
+    for pipeline in ("default", "naive"):
+        code, out = run(
+            capsys,
+            "eval",
+            str(dataset),
+            "--json",
+            "--pipeline",
+            pipeline,
+            "--details",
+            str(details),
+        )
+        assert code == 0
+        assert out["questions"] == 2 and out["k"] == 5
+        assert out["doc_hit_at_k"] == 1.0 and out["page_hit_at_k"] == 1.0 and out["mrr"] > 0.5
+        assert set(out["latency_ms"]) == {"p50", "p95"}
+        assert set(out["by_k"]) == {"1", "3", "5", "10"}
+        lines = [json.loads(x) for x in details.read_text().splitlines()]
+        assert [x["id"] for x in lines] == ["1", "2"]
+        assert set(lines[0]["results"][0]) == {"doc", "page", "page_end", "chars", "score"}
+
+
+def test_bad_input_gets_a_clear_error(env, tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "nowhere"), "--json"]) == 2
+    assert "not a dataset" in capsys.readouterr().err
+    assert main(["ingest", str(tmp_path / "empty-folder-that-does-not-exist")]) in (1, 2)
+
+
+def test_bad_settings_name_the_variable(env, monkeypatch, capsys):
+    monkeypatch.setenv("KDESK_TOP_K", "0")
+    assert main(["search", "anything"]) == 2
+    assert "KDESK_TOP_K" in capsys.readouterr().err
