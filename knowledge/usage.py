@@ -296,21 +296,29 @@ class UsageLog:
         text, digest = stored_question(event.question, self.storage)
         created = event.created_at.astimezone(UTC)
         values = {k: v for k, v in vars(event).items() if k not in ("cited", "tokens")}
-        return values | {
-            "id": uuid.uuid4().hex,
-            "created_at": created,
-            "day": created.date(),
-            "question": text,
-            "question_hash": digest,
-            "question_storage": self.storage,
-            "collections": json.dumps(list(event.collections), ensure_ascii=False),
-            "cited_count": len(event.cited),
-            "tokens_in": event.tokens.prompt,
-            "tokens_out": event.tokens.completion,
-            "tokens_estimated": event.tokens.estimated,
-            "feedback": RATING_VALUE[event.feedback] if event.feedback else None,
-            "feedback_at": created if event.feedback else None,
-        }
+        return (
+            values
+            | {
+                "user": event.user[:200],  # the column widths (PostgreSQL enforces them)
+                "role": event.role[:100],
+                "channel": event.channel[:20],
+                "persona": event.persona[:100],
+                "model": event.model[:200],
+                "id": uuid.uuid4().hex,
+                "created_at": created,
+                "day": created.date(),
+                "question": text,
+                "question_hash": digest,
+                "question_storage": self.storage,
+                "collections": json.dumps(list(event.collections), ensure_ascii=False),
+                "cited_count": len(event.cited),
+                "tokens_in": event.tokens.prompt,
+                "tokens_out": event.tokens.completion,
+                "tokens_estimated": event.tokens.estimated,
+                "feedback": RATING_VALUE[event.feedback] if event.feedback else None,
+                "feedback_at": created if event.feedback else None,
+            }
+        )
 
     def set_feedback(
         self, event_id: str, rating: Rating | None, comment: str | None = None
@@ -386,7 +394,7 @@ class UsageLog:
             row = session.get(UsageEventRow, event_id)
             if row is None:
                 raise NotFoundError(f"No usage event with id {event_id}.")
-            values = {c.key: getattr(row, c.key) for c in UsageEventRow.__table__.columns}
+            values = {c.key: _utc(getattr(row, c.key)) for c in UsageEventRow.__table__.columns}
             values["cited_documents"] = list(
                 session.scalars(
                     select(UsageCitationRow.file_name)
@@ -445,8 +453,18 @@ class UsageLog:
         return buffer.getvalue().encode("utf-8")
 
 
+def _utc(value: object) -> object:
+    """Datetimes come back from SQLite without their (UTC) zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_value(name: str, value: object) -> object:
@@ -460,4 +478,6 @@ def _csv_value(name: str, value: object) -> object:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, float):
         return round(value, 1) if name.endswith("_ms") else round(value, 4)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"  # typed text, never a formula when a spreadsheet opens the file
     return value

@@ -298,6 +298,11 @@ def test_csv_export_has_one_row_per_filtered_event(tmp_path):
     assert (first["tokens_in"], first["tokens_out"], first["feedback"]) == ("10", "5", "")
     assert first["created_at"].startswith("2026-03-01T12:00:00")
     assert (second["role"], second["abstained"], second["feedback"]) == ("manager", "True", "down")
+    log.record(_event('=HYPERLINK("http://evil")', 1, feedback_comment="+1 great"))
+    injected = list(csv.DictReader(io.StringIO(log.export_csv_bytes(UsageFilter()).decode())))
+    [formula] = [row for row in injected if "HYPERLINK" in row["question"]]
+    assert formula["question"].startswith("'=HYPERLINK"), "never a live formula in a spreadsheet"
+    assert formula["feedback_comment"] == "'+1 great"
     only_managers = io.StringIO()
     assert log.export_csv(UsageFilter(roles=("manager",)), only_managers) == 1
-    assert log.export_csv_bytes(UsageFilter()).decode().count("\n") == 4  # header + 3 events
+    assert log.export_csv_bytes(UsageFilter()).decode().count("\n") == 5  # header + 4 events
