@@ -63,12 +63,13 @@ class Answer:
     total_ms: float = 0.0
     standalone_query: str = ""
     event_id: str | None = None  # the usage event recorded for it: feedback refers to this id
+    compliance: str | None = None  # "rephrased" or "refused" when the persona's rules applied
 
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asks, and through which channel. Sign-in and roles plug in here: until they exist,
-    the chat asks as anonymous/employee and the command line as the OS user."""
+    """Who asks, and through which channel: the signed-in user and the role (persona) they
+    ask in. ``knowledge.access.UserDesk`` fills it from the user's account, never from input."""
 
     user: str = "anonymous"
     role: str = "employee"
