@@ -247,6 +247,7 @@ def most_cited_documents(engine: Engine, filters: UsageFilter, limit: int = 20) 
         return select(column).where(named.doc_id == top.c.doc_id).limit(1).scalar_subquery()
 
     query = select(first(named.collection), first(named.file_name), top.c.answers)
+    query = query.order_by(top.c.answers.desc(), top.c.doc_id)
     return _frame(engine, query, ["collection", "document", "answers"])
 
 
