@@ -1,0 +1,106 @@
+"""Rate limits: a sliding window of requests and tokens per user, with a retry-after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from knowledge.db import make_engine, sqlite_url
+from knowledge.ratelimit import (
+    RateLimit,
+    RateLimitedError,
+    RateLimiter,
+    duration,
+    most_generous,
+    retry_after,
+)
+
+START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def limiter(tmp_path: Path, clock: Clock) -> RateLimiter:
+    return RateLimiter(make_engine(sqlite_url(tmp_path / "rate.sqlite3")), clock)
+
+
+def test_requests_over_the_limit_are_refused_with_a_retry_after(limiter, clock):
+    limit = RateLimit(requests=3, window_s=60)
+    for _ in range(3):
+        limiter.acquire("ann", limit)
+        clock.advance(10)
+    with pytest.raises(RateLimitedError) as refused:
+        limiter.acquire("ann", limit)
+    # the first question (at 0 s) leaves the window at 60 s; it is now 30 s
+    assert refused.value.retry_after_s == 30
+    assert str(refused.value) == (
+        "You have reached your limit of 3 questions per 1 min. Please try again in 30 s."
+    )
+    limiter.acquire("bob", limit)  # other users are not affected
+    clock.advance(30)
+    limiter.acquire("ann", limit)  # the window has slid
+
+
+def test_tokens_over_the_limit_are_refused_until_enough_leave_the_window(limiter, clock):
+    limit = RateLimit(tokens=1000, window_s=300)
+    limiter.settle(limiter.acquire("ann", limit), 600)
+    clock.advance(100)
+    limiter.settle(limiter.acquire("ann", limit), 500)
+    clock.advance(50)
+    with pytest.raises(RateLimitedError) as refused:
+        limiter.acquire("ann", limit)
+    assert refused.value.retry_after_s == 150, "once the 600-token answer leaves, 500 < 1000"
+    assert "1,000 tokens per 5 min" in str(refused.value)
+    assert limiter.use("ann", 300).tokens == 1100
+
+
+def test_unlimited_never_refuses(limiter):
+    for _ in range(50):
+        limiter.acquire("ann", RateLimit())
+    assert limiter.use("ann", 600).requests == 50
+
+
+def test_retry_after_takes_the_later_of_both_limits():
+    now = START
+    ago = [now - timedelta(seconds=s) for s in (50, 40, 10)]
+    hits = list(zip(ago, (100, 100, 950), strict=True))
+    limit = RateLimit(requests=3, tokens=1000, window_s=60)
+    # requests: the oldest hit leaves in 10 s; tokens: two must leave, the second in 20 s
+    assert retry_after(hits, limit, now) == 20
+    assert retry_after(hits[:2], limit, now) is None
+
+
+def test_most_generous_limit_of_several_roles():
+    employee = RateLimit(requests=20, tokens=10_000, window_s=600)
+    lead = RateLimit(requests=60, tokens=0, window_s=600)
+    assert most_generous([employee, lead]) == RateLimit(60, 0, 600)
+    assert most_generous([employee]) == employee
+    assert most_generous([]).unlimited
+
+
+def test_durations_read_well():
+    assert [duration(s) for s in (0.2, 59, 60, 150, 3600, 5400)] == [
+        "1 s",
+        "59 s",
+        "1 min",
+        "2 min 30 s",
+        "1 h",
+        "1 h 30 min",
+    ]
