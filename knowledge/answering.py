@@ -7,15 +7,18 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from knowledge.compliance import BannedPhrase
 from knowledge.embeddings import Embedder
 from knowledge.errors import ModelUnavailableError
 from knowledge.models import ChatModel, Message
 from knowledge.retrieval import Retriever
 from knowledge.text import content_words, overlap, split_sentences
-from knowledge.types import Answer, Chunk, Citation, Evidence
+from knowledge.types import Answer, Chunk, Citation, Evidence, ScoredChunk
 
 NOT_FOUND = "I could not find this in the knowledge base."
+GENERAL_MARK = " _(general knowledge, not from the knowledge base)_"
 SUPPORT_THRESHOLD = 0.45  # share of a sentence's content words found in the passage it cites
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -32,14 +35,24 @@ _FOLLOW_UP = re.compile(
 )
 
 
+# must_cite: only sentences a source supports (else the sources are quoted);
+# general_knowledge: unsupported sentences stay, marked as not from the knowledge base;
+# quote_only: no model text at all, only verbatim quotes of the sources.
+AnswerPolicy = Literal["must_cite", "general_knowledge", "quote_only"]
+ANSWER_POLICIES: tuple[AnswerPolicy, ...] = ("must_cite", "general_knowledge", "quote_only")
+
+
 @dataclass(frozen=True)
 class Persona:
-    """How the assistant behaves; roles choose one (see knowledge.roles)."""
+    """How the assistant behaves; each role carries one (see knowledge.roles)."""
 
     name: str = "default"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.1
     max_tokens: int = 400
+    model: str = ""  # empty: the desk's model; else "MODEL" or "BACKEND:MODEL" ("ollama:qwen3")
+    answer_policy: AnswerPolicy = "must_cite"
+    banned_phrases: tuple[BannedPhrase, ...] = ()  # applied by knowledge.compliance
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,12 @@ def _support(claims: set[str], numbers: set[str], passage: _Passage) -> float:
     return overlap(words, passage.words)
 
 
-def verify_citations(answer: str, passages: Sequence[str], question: str = "") -> VerifiedText:
+def verify_citations(
+    answer: str, passages: Sequence[str], question: str = "", *, allow_general: bool = False
+) -> VerifiedText:
     """Keep citations only where the cited passage supports the sentence, cite the best passage
-    where the model forgot to, and drop factual sentences no passage supports.
+    where the model forgot to, and drop factual sentences no passage supports (or, with
+    ``allow_general``, keep them marked as general knowledge, not from the knowledge base).
 
     Words the question already contains do not count as support: a model that only echoes the
     question ("The hotel limit per night is 2") has said nothing the sources back."""
@@ -178,6 +194,8 @@ def verify_citations(answer: str, passages: Sequence[str], question: str = "") -
             keep = [support.index(best) + 1]
         is_claim = len(claims) >= 3 or bool(numbers)
         if is_claim and not keep:
+            if allow_general:
+                out.append(bare + GENERAL_MARK)
             continue  # an unsupported claim: never shown as if it came from the sources
         cited.extend(n for n in keep if n not in cited)
         for n in keep:
@@ -303,7 +321,19 @@ class Assistant:
         answer.evidence = evidence_level(top, self.abstain_below, self.weak_below)
         if answer.evidence == "none":
             return AnswerStream(self._abstain(answer, started), answer)
+        if persona.answer_policy == "quote_only":
+            return AnswerStream(self._quote(answer, query, started), answer)
         return AnswerStream(self._generate(answer, query, history, persona, started), answer)
+
+    def _quote(self, answer: Answer, query: str, started: float) -> Iterator[str]:
+        """The sources' own words only: the sentences that best answer, quoted and cited."""
+        answer.model = "quotes from the sources"
+        used = answer.sources[: self.prompt_sources]
+        texts = [s.chunk.text for s in used]
+        verified = extractive_answer(query, texts, scorer=embedding_scorer(self.retriever.embedder))
+        passages = [trim_passage(text, query, self.source_chars) for text in texts]
+        self._finish(answer, verified, used, passages, started)
+        yield answer.text
 
     def _abstain(self, answer: Answer, started: float) -> Iterator[str]:
         answer.abstained = True
@@ -335,8 +365,11 @@ class Assistant:
                     break  # small models can repeat themselves until the token limit
         except ModelUnavailableError as exc:
             answer.error = str(exc)
-        verified = verify_citations("".join(pieces), passages, answer.question)
-        if answer.error or not verified.supported:
+        general = persona.answer_policy == "general_knowledge"
+        verified = verify_citations(
+            "".join(pieces), passages, answer.question, allow_general=general
+        )
+        if answer.error or not (verified.supported or (general and verified.text)):
             # Small local models often answer off the sources, and a broken-off answer may end
             # mid-claim: either way the evidence itself must be what the user sees.
             full_texts = [s.chunk.text for s in used]  # whole sentences, headings apart
@@ -344,6 +377,16 @@ class Assistant:
                 query, full_texts, scorer=embedding_scorer(self.retriever.embedder)
             )
             answer.quoted = True
+        self._finish(answer, verified, used, passages, started)
+
+    def _finish(
+        self,
+        answer: Answer,
+        verified: VerifiedText,
+        used: Sequence[ScoredChunk],
+        passages: Sequence[str],
+        started: float,
+    ) -> None:
         answer.text = verified.text or NOT_FOUND
         answer.abstained = not verified.text
         answer.citations = [

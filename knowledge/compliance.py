@@ -15,10 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from knowledge.answering import AnswerStream
 from knowledge.types import Answer
+
+if TYPE_CHECKING:  # answering imports this module (a persona's banned phrases)
+    from knowledge.answering import AnswerStream
 
 BannedAction = Literal["block_and_rephrase", "refuse"]
 BANNED_ACTIONS: tuple[BannedAction, ...] = ("block_and_rephrase", "refuse")
@@ -182,6 +184,8 @@ def guarded_stream(
 
     A ``refuse`` phrase ends the stream at once (the model stream is closed) and the answer
     becomes a refusal without citations. ``on_blocked`` hears of each distinct phrase once."""
+    from knowledge.answering import AnswerStream
+
     answer = stream.answer
     started = time.perf_counter()
 
