@@ -1,4 +1,4 @@
-"""Grounded answers: retrieve, decide whether the evidence suffices, prompt, stream, verify citations."""
+"""Grounded answers: retrieve, weigh the evidence, prompt, stream, verify every citation."""
 
 from __future__ import annotations
 
@@ -254,7 +254,9 @@ def embedding_scorer(embedder: Embedder) -> Scorer:
         keyword = keyword_scorer(question, sentences)
         top = max(keyword) or 1.0
         # meaning first; rare shared words break near-ties
-        return [float(v @ vectors[0]) + 0.1 * k / top for v, k in zip(vectors[1:], keyword, strict=True)]
+        return [
+            float(v @ vectors[0]) + 0.1 * k / top for v, k in zip(vectors[1:], keyword, strict=True)
+        ]
 
     return score
 

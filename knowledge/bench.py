@@ -19,17 +19,35 @@ from knowledge.store import KnowledgeStore
 from knowledge.usage_bench import bench_usage
 
 TOPICS = (
-    "annual leave", "sick leave", "expense claims", "hotel allowance", "password rules",
-    "laptop encryption", "data retention", "incident reporting", "parental leave", "overtime",
-    "remote work", "travel booking", "procurement approval", "gifts and hospitality",
-    "conflicts of interest", "whistleblowing", "training budget", "performance reviews",
+    "annual leave",
+    "sick leave",
+    "expense claims",
+    "hotel allowance",
+    "password rules",
+    "laptop encryption",
+    "data retention",
+    "incident reporting",
+    "parental leave",
+    "overtime",
+    "remote work",
+    "travel booking",
+    "procurement approval",
+    "gifts and hospitality",
+    "conflicts of interest",
+    "whistleblowing",
+    "training budget",
+    "performance reviews",
 )
 VERBS = ("must", "may", "should", "shall not", "is required to", "is entitled to")
 OBJECTS = (
-    "submit the request in the HR portal", "obtain written approval from a director",
-    "keep itemised receipts for seven years", "report the matter within one hour",
-    "complete the annual training module", "use multi-factor authentication",
-    "notify the line manager two weeks in advance", "store the records in the archive",
+    "submit the request in the HR portal",
+    "obtain written approval from a director",
+    "keep itemised receipts for seven years",
+    "report the matter within one hour",
+    "complete the annual training module",
+    "use multi-factor authentication",
+    "notify the line manager two weeks in advance",
+    "store the records in the archive",
 )
 
 
@@ -51,7 +69,9 @@ def synthetic_pdfs(count: int, pages: int, seed: int = 7) -> list[Upload]:
     rng = random.Random(seed)
     uploads = []
     for d in range(count):
-        texts = [synthetic_page(rng, f"{p + 1}. {rng.choice(TOPICS).title()}") for p in range(pages)]
+        texts = [
+            synthetic_page(rng, f"{p + 1}. {rng.choice(TOPICS).title()}") for p in range(pages)
+        ]
         uploads.append(Upload(f"policy-{d:03}.pdf", write_pdf(f"Policy {d}", texts)))
     return uploads
 
@@ -113,8 +133,12 @@ def _fill_store(
     words = " ".join(base_texts).split()
     for d in range(total // per_doc):
         picks = rng.integers(0, len(base_vectors), per_doc)
-        noise = rng.normal(0, 0.35 / np.sqrt(base_vectors.shape[1]), (per_doc, base_vectors.shape[1]))
-        vectors = base_vectors[picks] + noise.astype(np.float32) * np.sqrt(base_vectors.shape[1]) / 4
+        noise = rng.normal(
+            0, 0.35 / np.sqrt(base_vectors.shape[1]), (per_doc, base_vectors.shape[1])
+        )
+        vectors = (
+            base_vectors[picks] + noise.astype(np.float32) * np.sqrt(base_vectors.shape[1]) / 4
+        )
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         drafts = []
         for i, p in enumerate(picks):
@@ -131,6 +155,7 @@ def bench_queries(
     settings: Settings, embedder: Embedder, base_texts: Sequence[str], sizes: Sequence[int]
 ) -> dict[str, object]:
     from knowledge.retrieval import Retriever
+
     base_vectors = embedder.embed_documents(base_texts)
     rng = random.Random(5)
     queries = [
@@ -149,12 +174,14 @@ def bench_queries(
             matrix = np.concatenate(vectors_parts)
             retriever = Retriever(desk.store, embedder, candidates=settings.candidates)
             retriever.search(queries[0], ["scale"], 5)  # builds the keyword index
-            latencies = [timed(lambda q=q: retriever.search(q, ["scale"], 5)) for q in queries]
-            vector_only = Retriever(desk.store, embedder, candidates=settings.candidates, hybrid=False)
+            latencies = [timed(lambda q=q, r=retriever: r.search(q, ["scale"], 5)) for q in queries]
+            vector_only = Retriever(
+                desk.store, embedder, candidates=settings.candidates, hybrid=False
+            )
             vector_latencies = [
-                timed(lambda q=q: vector_only.search(q, ["scale"], 5)) for q in queries
+                timed(lambda q=q, r=vector_only: r.search(q, ["scale"], 5)) for q in queries
             ]
-            limit = [timed(lambda q=q: _exact_top10(embedder, matrix, q)) for q in queries]
+            limit = [timed(lambda q=q, m=matrix: _exact_top10(embedder, m, q)) for q in queries]
             results[str(size)] = {
                 "chunks": int(matrix.shape[0]),
                 "hybrid_ms": percentiles(latencies),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -94,7 +95,8 @@ class ChromaIndex:
         if embeddings is None:
             return {}
         return {
-            i: np.asarray(v, dtype=np.float32) for i, v in zip(result["ids"], embeddings, strict=True)
+            i: np.asarray(v, dtype=np.float32)
+            for i, v in zip(result["ids"], embeddings, strict=True)
         }
 
     def count(self, collection: str) -> int:
@@ -103,10 +105,8 @@ class ChromaIndex:
     def drop(self, collection: str) -> None:
         with self._lock:
             self._collections.pop(collection, None)
-            try:
+            with contextlib.suppress(Exception):  # already gone is fine
                 self._client.delete_collection(chroma_name(collection))
-            except Exception:  # noqa: BLE001 - already gone is fine
-                pass
 
 
 class ExactIndex:
