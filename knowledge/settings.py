@@ -71,6 +71,34 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Sign-in and access (docs/security.md)
+    auth_mode: Literal["local", "oidc"] = "local"
+    oidc_provider: str = ""  # the [auth.NAME] of .streamlit/secrets.toml; empty: plain [auth]
+    oidc_roles_claim: str = "groups"  # or a dotted path into nested claims: realm_access.roles
+    oidc_role_mapping: str = ""  # JSON: {"claims": {...}, "emails": {...}, "default": [...]}
+    lockout_attempts: int = Field(5, ge=1, le=100, description="failed sign-ins before lock-out")
+    lockout_minutes: int = Field(15, ge=1, le=1440)
+    password_min_length: int = Field(12, ge=8, le=128)
+    session_hours: float = Field(12, gt=0, le=720, description="a sign-in lasts this long")
+    # the rate limit of a new role (each role then keeps its own; 0: no limit)
+    rate_limit_requests: int = Field(30, ge=0)
+    rate_limit_tokens: int = Field(60_000, ge=0)
+    rate_limit_window_s: int = Field(600, ge=1)
+
+    @field_validator("oidc_role_mapping")
+    @classmethod
+    def _mapping_is_json(cls, value: str) -> str:
+        if value.strip():
+            import json
+
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not JSON ({exc})") from None
+            if not isinstance(parsed, dict):
+                raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
+        return value
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _empty_port_is_off(cls, value: object) -> object:
