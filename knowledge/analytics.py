@@ -12,7 +12,7 @@ index, and only aggregates (a few thousand rows at most) reach Python.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -191,7 +191,7 @@ def summary(
 
 
 def _only(filters: UsageFilter, role: object) -> UsageFilter:
-    return UsageFilter(filters.since, filters.until, (str(role),))
+    return replace(filters, roles=(str(role),))  # keeps the viewer's permission scope
 
 
 # Charts (summed from the cube) ----------------------------------------------------------------
@@ -255,9 +255,10 @@ def never_cited_documents(engine: Engine, filters: UsageFilter) -> pd.DataFrame:
     """Documents in the knowledge base that no answer in the period cited."""
     d = DocumentRow
     cited = exists().where(C.doc_id == d.doc_id, *filters.conditions(C))
+    visible = [] if filters.collections is None else [d.collection.in_(filters.collections)]
     query = (
         select(d.collection, d.file_name, d.title, d.pages, d.ingested_at)
-        .where(~cited)
+        .where(~cited, *visible)
         .order_by(d.collection, d.file_name)
     )
     frame = _frame(engine, query, ["collection", "document", "title", "pages", "ingested_at"])

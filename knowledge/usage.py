@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Literal, TextIO
 
@@ -221,11 +221,17 @@ def os_user() -> str:
 
 @dataclass(frozen=True)
 class UsageFilter:
-    """Which events an aggregate covers: a UTC date range (both ends included) and roles."""
+    """Which events an aggregate covers: a UTC date range (both ends included) and roles.
+
+    ``collections`` is the viewer's permission scope (None: everything): citations count only
+    in these collections, and events only when every collection they searched is one of them
+    - ``searched`` lists those events' stored collection lists (see ``UsageLog.scoped``)."""
 
     since: date | None = None
     until: date | None = None
     roles: tuple[str, ...] = ()
+    collections: tuple[str, ...] | None = None
+    searched: tuple[str, ...] = ()
 
     def conditions(
         self, table: type[UsageEventRow] | type[UsageCitationRow] = UsageEventRow
@@ -237,6 +243,11 @@ class UsageFilter:
             found.append(table.day <= self.until)
         if self.roles:
             found.append(table.role.in_(self.roles))
+        if self.collections is not None:
+            if table is UsageCitationRow:
+                found.append(UsageCitationRow.collection.in_(self.collections))
+            else:
+                found.append(UsageEventRow.collections.in_(self.searched))
         return found
 
 
@@ -408,6 +419,19 @@ class UsageLog:
         with Session(self.engine) as session:
             query = select(UsageEventRow.role).distinct().order_by(UsageEventRow.role)
             return list(session.scalars(query))
+
+    def scoped(self, filters: UsageFilter, collections: Sequence[str] | None) -> UsageFilter:
+        """``filters`` limited to what a viewer allowed ``collections`` may see (None: all).
+        Events are kept when they searched at least one collection, all of them allowed."""
+        if collections is None:
+            return replace(filters, collections=None, searched=())
+        allowed = set(collections)
+        with Session(self.engine) as session:
+            stored = session.scalars(select(UsageEventRow.collections).distinct())
+            searched = tuple(
+                text for text in stored if (names := set(json.loads(text))) and names <= allowed
+            )
+        return replace(filters, collections=tuple(sorted(allowed)), searched=searched)
 
     def date_range(self) -> tuple[date, date] | None:
         """The first and the last day with events, or None when nothing was recorded."""
