@@ -161,7 +161,7 @@ class Retriever:
         vector = self.embedder.embed_query(query)
         similarity: dict[str, float] = {}
         fused = self._first_stage(query, vector, collections, doc_ids, similarity)
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        ranked = sorted(fused, key=lambda i: (-fused[i], -similarity.get(i, 0.0), i))
         chunks = self.store.chunks(ranked)
         allowed = set(collections)
         ranked = [
@@ -223,8 +223,11 @@ class Retriever:
             members = self.store.chunk_ids(collection, docs)
             vectors = self.store.index.get_vectors(collection, members)
             for chunk_id, stored in vectors.items():
-                within_vector.append((chunk_id, float(stored @ asked_vector)))
-                similarity.setdefault(chunk_id, float(stored @ vector))
+                whole = float(stored @ vector)
+                similarity.setdefault(chunk_id, whole)
+                # the asking part ranks pages within a document; the whole question (which
+                # names the document) keeps look-alike passages of other documents behind
+                within_vector.append((chunk_id, float(stored @ asked_vector) + 0.5 * whole))
             hits = self.keywords.query(collection, asked, self.candidates, docs)
             within_keyword.extend(i for i, _ in hits)
         within_vector.sort(key=lambda pair: pair[1], reverse=True)
@@ -234,7 +237,10 @@ class Retriever:
         refused = reciprocal_rank_fusion(rankings)
         missing = [i for i in refused if i not in chunks]
         chunks.update(self.store.chunks(missing))
-        return sorted((i for i in refused if i in chunks), key=refused.__getitem__, reverse=True)
+        return sorted(
+            (i for i in refused if i in chunks),
+            key=lambda i: (-refused[i], -similarity.get(i, 0.0), i),  # ties: deterministic
+        )
 
     def _fill_similarity(
         self, results: list[Chunk], vector: np.ndarray, similarity: dict[str, float]
