@@ -124,7 +124,7 @@ class AccountBook:
         self.min_password_length = min_password_length
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
-        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))  # equal work for unknown names
+        self._dummy: str | None = None
         Base.metadata.create_all(engine, tables=[UserRow.__table__])  # type: ignore[list-item]
 
     # Reading ---------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class AccountBook:
         with Session(self.engine) as session:
             row = session.get(UserRow, key)
         if row is None or row.auth != "local" or not row.password_hash:
-            self._verify(self._dummy_hash, password)
+            self._verify(self._dummy_hash(), password)
             self.audit.record(key, "sign_in_failed", key, outcome="failed", channel=channel)
             raise SignInError(WRONG_CREDENTIALS)
         locked_until = _utc(row.locked_until)
@@ -315,6 +315,12 @@ class AccountBook:
         return account
 
     # Internals -------------------------------------------------------------------------------
+
+    def _dummy_hash(self) -> str:
+        """A hash to verify against for unknown names: the same work as for a real one."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_hex(16))
+        return self._dummy
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:

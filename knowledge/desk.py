@@ -8,24 +8,33 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.chunking import CHUNKER_VERSION, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
+from knowledge.accounts import AccountBook
 from knowledge.answering import Assistant, AnswerStream, Persona, Turn
+from knowledge.audit import AuditLog
+from knowledge.compliance import Blocked, ComplianceRules, guarded_stream
 from knowledge.contract_chat import ClauseAwareRetriever
 from knowledge.contracts import ContractBook
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
-from knowledge.models import ChatModel, build_chat_model
+from knowledge.models import BACKENDS, ChatModel, build_chat_model
+from knowledge.ratelimit import RateLimiter
 from knowledge.recording import MeteredModel, recorded_stream
 from knowledge.retrieval import Retriever, embedding_text
+from knowledge.roles import RoleBook
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore
 from knowledge.types import IngestReport, Requester, ScoredChunk
 from knowledge.usage import Rating, UsageLog
 from knowledge.vectors import ChromaIndex, VectorIndex
+
+if TYPE_CHECKING:
+    from knowledge.access import UserDesk
 
 EMBED_BATCH = 64
 ingest_log = logging.getLogger("kdesk.ingest")
@@ -91,8 +100,20 @@ class Desk:
             embed=lambda texts: self.embedder.embed_documents(texts),
             embedding_model=settings.embedding_model or "all-MiniLM-L6-v2",
         )
+        self.audit = AuditLog(self.engine)
+        self.roles = RoleBook(self.engine, self.audit)
+        self.accounts = AccountBook(
+            self.engine,
+            self.roles,
+            self.audit,
+            lockout_attempts=settings.lockout_attempts,
+            lockout_minutes=settings.lockout_minutes,
+            min_password_length=settings.password_min_length,
+        )
+        self.limits = RateLimiter(self.engine)
         self._embedder = embedder
         self._model = model
+        self._models: dict[str, ChatModel] = {}
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
 
@@ -129,6 +150,28 @@ class Desk:
                 self._model = build_chat_model(self.settings)
             return self._model
 
+    def model_for(self, spec: str) -> ChatModel:
+        """A persona's model: "" the desk's own, "BACKEND:MODEL" or a model name of the
+        configured backend (built once, then shared)."""
+        if not spec:
+            return self.model
+        with self._lock:
+            if spec not in self._models:
+                backend, _, name = spec.partition(":")
+                if backend not in BACKENDS:
+                    backend, name = "", spec  # "llama3.2:3b" is a model name, not a backend
+                self._models[spec] = build_chat_model(
+                    self.settings, backend=backend or None, model=name or None
+                )
+            return self._models[spec]
+
+    def for_user(self, user: str, *, role: str | None = None, channel: str = "api") -> UserDesk:
+        """The desk as ``user`` may use it (their roles read now, from the database), asking
+        in ``role`` (one of theirs; default: their first)."""
+        from knowledge.access import UserDesk
+
+        return UserDesk(self, user, role=role, channel=channel)
+
     def assistant(self, model: ChatModel | None = None) -> Assistant:
         s = self.settings
         return Assistant(
@@ -145,7 +188,7 @@ class Desk:
         s = self.settings
         return f"chunker{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}/{self.embedder.name}"
 
-    # Use cases -------------------------------------------------------------------------------
+    # Use cases: trusted callers name the collections; people go through for_user() -----------
 
     def search(
         self, query: str, collections: Sequence[str] | None = None, k: int | None = None
@@ -171,7 +214,7 @@ class Desk:
             temperature=self.settings.temperature, max_tokens=self.settings.max_answer_tokens
         )
         searched = self._collections(collections)
-        metered = MeteredModel(self.model)
+        metered = MeteredModel(self.model_for(persona.model))
         try:
             stream = self.assistant(metered).ask(
                 question, searched, history=history, persona=persona
@@ -180,7 +223,21 @@ class Desk:
             metrics.REQUEST_ERRORS.labels("retrieval").inc()
             raise
         who = requester or Requester()
+        if persona.banned_phrases:  # compliance applies before anything is shown or recorded
+            rules = ComplianceRules(persona.banned_phrases, persona.name)
+            stream = guarded_stream(stream, rules, lambda b: self._blocked(b, who, persona))
         return recorded_stream(stream, self.usage, metered, who, searched, persona.name)
+
+    def _blocked(self, blocked: Blocked, who: Requester, persona: Persona) -> None:
+        self.audit.record(
+            who.user,
+            "compliance_block",
+            persona.name,
+            outcome="denied",
+            channel=who.channel,
+            phrase=blocked.phrase,
+            rule=blocked.action,
+        )
 
     def feedback(self, event_id: str, rating: Rating | None, comment: str | None = None) -> None:
         """Thumbs up/down (None takes it back) and an optional comment on a recorded answer."""

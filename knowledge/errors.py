@@ -15,3 +15,8 @@ class ModelUnavailableError(KdeskError):
 
 class NotFoundError(KdeskError):
     """A document or collection that does not exist (or is not visible to the caller)."""
+
+
+class PermissionDeniedError(KdeskError):
+    """The signed-in user's roles do not allow this. The message names the action only, never
+    what exists beyond the user's permissions."""
