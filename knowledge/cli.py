@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
+from knowledge.access_cli import add_access_commands
 from knowledge.contract_cli import add_clause_commands
 from knowledge.errors import KdeskError
 from knowledge.settings import load_settings
@@ -55,7 +56,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    results = _desk().search(args.query, args.collection, args.k)
+    desk = _desk()
+    if args.user:  # exactly that user's permissions
+        results = desk.for_user(args.user, channel="cli").search(
+            args.query, args.collection, args.k
+        )
+    else:
+        results = desk.search(args.query, args.collection, args.k)
     rows = [
         {
             "doc": r.chunk.file_name,
@@ -79,8 +86,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from knowledge.types import Requester
     from knowledge.usage import os_user
 
-    requester = Requester(args.user or os_user(), args.role, "cli")
-    stream = _desk().ask(args.question, args.collection, requester=requester)
+    desk = _desk()
+    if args.user:  # exactly that user's permissions, persona and rate limit
+        user_desk = desk.for_user(args.user, role=args.role, channel="cli")
+        stream = user_desk.ask(args.question, args.collection)
+    else:
+        requester = Requester(os_user(), args.role or "employee", "cli")
+        stream = desk.ask(args.question, args.collection, requester=requester)
     for delta in stream:
         if not args.json:
             print(delta, end="", flush=True)
@@ -136,7 +148,12 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from knowledge.usage import UsageFilter
 
     filters = UsageFilter(args.since, args.until, tuple(args.role or ()))
-    figures = {"since": args.since, "until": args.until} | summary(_desk().engine, filters)
+    desk = _desk()
+    if args.user:  # only what that user may see (and only if they may see analytics)
+        figures = desk.for_user(args.user, channel="cli").usage_summary(filters)
+    else:
+        figures = summary(desk.engine, filters)
+    figures = {"since": args.since, "until": args.until} | figures
     if args.json:
         _print_json(figures)
         return 0
@@ -277,14 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--collection", action="append", help="repeatable; default: all")
     p.add_argument("-k", type=int, default=5)
+    p.add_argument("--user", help="search with exactly this user's permissions")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--collection", action="append", help="repeatable; default: all")
-    p.add_argument("--user", help="who asks, for usage analytics (default: the OS user)")
-    p.add_argument("--role", default="employee", help="the asker's role (default: employee)")
+    p.add_argument("--user", help="ask as this user: their permissions, persona, rate limit")
+    p.add_argument(
+        "--role", help="with --user: one of their roles (persona); else the recorded role"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
@@ -298,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_day, help="first day, YYYY-MM-DD (UTC); default: all")
     p.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (UTC); default: today")
     p.add_argument("--role", action="append", help="repeatable; default: all roles")
+    p.add_argument("--user", help="only what this user may see (needs the analytics page)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_usage)
 
@@ -323,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_clause_commands(sub)
+    add_access_commands(sub, _day)
     return parser
 
 

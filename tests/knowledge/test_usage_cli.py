@@ -49,6 +49,7 @@ def kdesk(
 
 
 def test_ask_records_usage_and_usage_json_summarises_it(kdesk):
+    assert kdesk("users", "add", "ann", "--role", "manager")[0] == 0  # --user: a real account
     code, out, _ = kdesk("ask", VACATION_QUESTION, "--json", "--user", "ann", "--role", "manager")
     assert code == 0
     answered = json.loads(out)
