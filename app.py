@@ -1,29 +1,23 @@
-"""Knowledge Desk: the router. Pages live in pages/, logic in knowledge/."""
+"""Knowledge Desk: the router. Nobody passes the sign-in gate anonymously; the navigation lists
+only the pages the user's roles give. Pages live in pages/, logic in knowledge/."""
 
 import streamlit as st
 
 from knowledge.errors import KdeskError
-from knowledge.usage import can_view_analytics
+from pages import auth
 from pages.shared import get_desk
 
 st.set_page_config(page_title="Knowledge Desk", page_icon="📚", layout="wide")
 
 try:
-    get_desk()  # fail early, with a clear message, if settings or storage are broken
+    desk = get_desk()  # fail early, with a clear message, if settings or storage are broken
 except KdeskError as exc:
     st.error(f"Knowledge Desk cannot start. {exc}")
     st.stop()
-analytics_pages = (
-    [st.Page("pages/analytics.py", title="Analytics", icon="📊", url_path="analytics")]
-    if can_view_analytics(st.session_state.get("role"))
-    else []
-)
-navigation = st.navigation(
-    [
-        st.Page("pages/chat.py", title="Chat", icon="💬", default=True),
-        st.Page("pages/library.py", title="Knowledge", icon="📚", url_path="knowledge"),
-        st.Page("pages/contracts.py", title="Contracts", icon="📑", url_path="contracts"),
-    ]
-    + analytics_pages
-)
+me = auth.gate(desk)  # the sign-in form (and nothing else) until someone signs in
+navigation = st.navigation(auth.allowed_pages(me))
+with st.sidebar:
+    st.caption(f"Signed in as **{me.user}** · {', '.join(me.access.role_names) or 'no roles'}")
+    if st.button("Sign out", icon="🚪", key="sign_out"):
+        auth.sign_out(desk)
 navigation.run()

@@ -203,6 +203,29 @@ def templates() -> list[Role]:
 # Validation and storage --------------------------------------------------------------------------
 
 
+def patterns_from_text(text: str) -> tuple[str, ...]:
+    """Comma-separated collection patterns as typed in a form: "Sales*, HR" -> ("Sales*", "HR")."""
+    return _names(text.split(","))
+
+
+def banned_phrases_from_rows(rows: Iterable[dict[str, object]]) -> tuple[BannedPhrase, ...]:
+    """Banned phrases from table rows (phrase, action, replacement); blank rows are skipped."""
+
+    def text(value: object) -> str:
+        return value.strip() if isinstance(value, str) else ""
+
+    return tuple(
+        BannedPhrase(
+            text(row.get("phrase")),
+            text(row.get("action")) or "block_and_rephrase",  # type: ignore[arg-type]
+            text(row.get("replacement")),
+        )
+        for row in rows
+        if text(row.get("phrase"))
+    )
+
+
+
 def _names(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(" ".join(v.split()) for v in values if v and v.strip()))
 

@@ -49,7 +49,6 @@ from knowledge.types import Answer, Requester
 
 log = logging.getLogger("kdesk.usage")
 
-ANALYTICS_ROLES = frozenset({"manager", "admin"})
 Rating = Literal["up", "down"]
 RATING_VALUE: dict[Rating, int] = {"up": 1, "down": -1}
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -203,12 +202,6 @@ class UsageEvent:
             first_token_ms=answer.first_token_ms,
             total_ms=answer.total_ms,
         )
-
-
-def can_view_analytics(role: str | None) -> bool:
-    """Managers and admins see usage analytics. ``None`` means no sign-in exists yet (a single
-    trusted team): everyone may, until roles are introduced."""
-    return role is None or role in ANALYTICS_ROLES
 
 
 def os_user() -> str:

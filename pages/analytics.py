@@ -1,18 +1,17 @@
-"""Analytics: what is asked, what is answered, what is missing - for managers and admins."""
+"""Analytics: what is asked, what is answered, what is missing - for roles with the analytics
+page, and only about the collections the viewer may search."""
 
 import pandas as pd
 import streamlit as st
 
-from knowledge.analytics import Dashboard, build_dashboard, default_range
-from knowledge.usage import UsageFilter, can_view_analytics
+from knowledge.analytics import Dashboard, default_range
+from knowledge.usage import UsageFilter
 from pages import charts
-from pages.shared import get_desk
+from pages.shared import page_desk
 
-desk = get_desk()
+me = page_desk("analytics")
+desk = me.desk
 st.title("📊 Usage analytics")
-if not can_view_analytics(st.session_state.get("role")):
-    st.error("Usage analytics are for managers and admins.")
-    st.stop()
 if desk.usage.date_range() is None:
     st.info("No questions have been asked yet. Figures appear here after the first answers.")
     st.stop()
@@ -23,7 +22,7 @@ period = left.date_input("Period (UTC days)", (first_day, today), max_value=toda
 roles = right.multiselect("Roles", desk.usage.roles(), key="roles", placeholder="All roles")
 since, until = (period[0], period[-1]) if period else (first_day, today)
 filters = UsageFilter(since, until, tuple(roles))
-board = build_dashboard(desk.usage, filters)
+board = me.dashboard(filters)  # events, documents and questions of the viewer's collections
 if board.questions == 0:
     st.info("No questions in this period. Widen the period or choose other roles.")
     st.stop()
@@ -115,7 +114,7 @@ with cited_right:
 
 st.download_button(
     "Export these events (CSV)",
-    data=lambda: desk.usage.export_csv_bytes(filters),
+    data=lambda: me.usage_csv(filters),
     file_name=f"kdesk-usage-{since}-to-{until}.csv",
     mime="text/csv",
     icon="⬇️",

@@ -4,13 +4,16 @@ import streamlit as st
 
 from knowledge.answering import Turn
 from knowledge.errors import KdeskError
-from pages.shared import current_requester, get_desk, render_answer
+from pages.shared import page_desk, render_answer
 
-desk = get_desk()
+me = page_desk("chat")
 st.title("💬 Ask the knowledge base")
 
-collections = desk.store.collection_names()
+collections = me.collections()  # only those the user's roles may search
 with st.sidebar:
+    roles = list(me.access.role_names)
+    if len(roles) > 1:  # the personas the user holds
+        st.selectbox("Assistant", roles, key="persona", help="Each role answers its own way.")
     chosen = st.multiselect("Search in", collections, default=collections, key="collections")
     if collections and not chosen:
         st.warning("Choose at least one collection to search in.")
@@ -18,8 +21,10 @@ with st.sidebar:
         st.session_state["history"] = []
 
 history: list = st.session_state.setdefault("history", [])
-if not collections:
+if not collections and me.may_open("knowledge"):
     st.info("The knowledge base is empty. Upload PDFs on the **Knowledge** page first.")
+elif not collections:
+    st.info("The knowledge base is empty for your roles. Ask an admin for access.")
 
 for i, answer in enumerate(history):
     with st.chat_message("user"):
@@ -38,7 +43,7 @@ if question:
         box = st.empty()
         try:
             with box.container():
-                stream = desk.ask(question, chosen, history=turns, requester=current_requester())
+                stream = me.ask(question, chosen, history=turns)
                 st.write_stream(stream)
         except KdeskError as exc:
             box.error(str(exc))

@@ -16,7 +16,7 @@ from knowledge.contracts import (
 )
 from knowledge.errors import KdeskError
 from knowledge.viewer import render_page
-from pages.shared import get_desk
+from pages.shared import page_desk
 
 QUICK = {
     "Auto-renewing": ["Renewal Term"],
@@ -24,9 +24,9 @@ QUICK = {
     "Liability": ["Cap On Liability", "Uncapped Liability"],
 }
 
-desk = get_desk()
+me = page_desk("contracts")  # contracts and clauses of the collections the user may search
 st.title("📑 Contracts")
-contracts = desk.contracts.contracts()
+contracts = me.contracts()
 if not contracts:
     st.info(
         "No contracts yet. On the **Knowledge** page, upload PDFs into a collection whose name "
@@ -34,7 +34,7 @@ if not contracts:
     )
     st.stop()
 
-overview = pd.DataFrame(contract_overview(contracts, desk.contracts.records()))
+overview = pd.DataFrame(contract_overview(contracts, me.clause_records()))
 st.dataframe(overview, hide_index=True, width="stretch")
 
 
@@ -59,7 +59,7 @@ where = ClauseFilter(
     statuses=statuses or None,
     value_contains=value,
 )
-records = desk.contracts.records(where)
+records = me.clause_records(where)
 st.subheader(f"Clauses ({len(records)})")
 columns = ["file", "category", "value", "page", "status", "confidence", "text"]
 table = pd.DataFrame(export_rows(records), columns=columns)
@@ -91,12 +91,10 @@ record = by_id[clause_id]
 
 def review(action: str, clause_id: str) -> None:
     """Runs before the rerun, so the message and the new status show at once."""
-    who = st.session_state.get("reviewer", "")
     try:
-        reviewed = desk.contracts.review(
+        reviewed = me.review_clause(  # as the signed-in user
             clause_id,
             action,  # type: ignore[arg-type]
-            who,
             value=st.session_state.get("corrected_value"),
             note=st.session_state.get("review_note"),
         )
@@ -122,8 +120,7 @@ st.caption(
         else ""
     )
 )
-st.session_state.setdefault("reviewer", st.session_state.get("user") or "")
-st.text_input("Your name", key="reviewer")
+st.caption(f"Reviewing as **{me.user}**")
 st.text_input("Corrected value (for Correct)", key="corrected_value")
 st.text_input("Note", key="review_note")
 confirm, correct, reject = st.columns(3)
@@ -134,7 +131,7 @@ correct.button(
     "Correct", key="correct_clause", on_click=review, args=("correct", record.id), icon="✏️"
 )
 reject.button("Reject", key="reject_clause", on_click=review, args=("reject", record.id), icon="🚫")
-if history := desk.contracts.history(record.id):
+if history := me.clause_history(record.id):
     with st.expander("Review history"):
         for event in history:
             value_note = f" → {event.value}" if event.value else ""
@@ -143,6 +140,6 @@ if history := desk.contracts.history(record.id):
             )
 with st.expander(f"Page {record.page}", expanded=False):
     try:
-        st.image(render_page(desk.store.document(record.doc_id).pdf_path, record.page))
+        st.image(render_page(me.document(record.doc_id).pdf_path, record.page))
     except KdeskError as exc:
         st.error(str(exc))

@@ -5,13 +5,13 @@ import streamlit as st
 
 from knowledge.desk import IngestProgress, Upload
 from knowledge.errors import KdeskError
-from pages.shared import get_desk
+from pages.shared import page_desk
 
-desk = get_desk()
+me = page_desk("knowledge")
 st.title("📚 Knowledge base")
 
 NEW = "➕ New collection…"
-collections = desk.store.collection_names()
+collections = me.upload_collections()  # where the user's roles may upload
 with st.form("upload", clear_on_submit=True):
     choice = st.selectbox("Collection", [*collections, NEW], key="collection_choice")
     new_name = st.text_input("New collection name", key="new_collection")
@@ -37,7 +37,7 @@ if submitted:
                 bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
 
             try:
-                st.session_state["last_report"] = desk.ingest(
+                st.session_state["last_report"] = me.ingest(
                     uploads, target, progress, contracts=as_contracts
                 )
             except KdeskError as exc:
@@ -66,8 +66,12 @@ if reports := st.session_state.get("last_report"):
 
 def delete(doc_ids: list[str]) -> None:
     """Runs before the rerun, so the widgets can be reset and the message survives it."""
-    for doc_id in doc_ids:
-        desk.store.delete_document(doc_id)
+    try:
+        for doc_id in doc_ids:
+            me.delete_document(doc_id)
+    except KdeskError as exc:
+        st.session_state["delete_error"] = str(exc)
+        return
     st.session_state.update(delete_choice=[], confirm=False)
     st.session_state["deleted"] = f"Deleted {len(doc_ids)} document(s)."
 
@@ -75,7 +79,9 @@ def delete(doc_ids: list[str]) -> None:
 st.subheader("Documents")
 if message := st.session_state.pop("deleted", None):
     st.success(message)
-documents = desk.store.documents()
+if problem := st.session_state.pop("delete_error", None):
+    st.error(problem)
+documents = me.documents()  # of the collections the user may search
 if not documents:
     st.info("No documents yet.")
 else:
@@ -90,7 +96,8 @@ else:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
-    labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in documents}
+    deletable = [d for d in documents if me.may_upload(d.collection)]
+    labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in deletable}
     doomed = st.multiselect("Delete documents", list(labels), key="delete_choice")
     confirm = st.checkbox("I understand the selected documents will be removed", key="confirm")
     st.button(

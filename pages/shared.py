@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
+from knowledge.access import UserDesk
+from knowledge.access_cli import BOOTSTRAP_NOTICE
 from knowledge.desk import Desk
-from knowledge.errors import KdeskError
+from knowledge.errors import KdeskError, PermissionDeniedError
 from knowledge.jsonlog import configure_json_logging
 from knowledge.metrics import start_metrics_server
 from knowledge.settings import load_settings
-from knowledge.types import Answer, Citation, Requester
+from knowledge.types import Answer, Citation
 from knowledge.viewer import page_count, render_page
+from pages import auth
 
 
 @st.cache_resource(show_spinner="Loading the knowledge base…")
@@ -19,17 +24,40 @@ def get_desk() -> Desk:
     configure_json_logging(desk.settings.log_level)
     # once per process: a rebuilt desk (or a rerun) finds the server already running
     start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
+    announce_first_admin(desk)
     return desk
 
 
-def current_requester() -> Requester:
-    """Who is asking. Sign-in will put "user" and "role" into the session; until it exists,
-    everyone asks as anonymous/employee."""
-    user = st.session_state.get("user") or "anonymous"
-    role = st.session_state.get("role") or "employee"
-    return Requester(str(user), str(role), "chat")
+def announce_first_admin(desk: Desk) -> None:
+    """A fresh install (local sign-in, no accounts yet): create ``admin`` and print its
+    one-time password in the terminal that runs the app - never in the browser."""
+    if desk.settings.auth_mode == "local" and (password := desk.accounts.bootstrap()):
+        print(BOOTSTRAP_NOTICE.format(password=password), file=sys.stderr, flush=True)
 
 
+def page_desk(page: str | None) -> UserDesk:
+    """The signed-in user's desk for a page their roles must give (None: any signed-in user);
+    otherwise a message, and the page stops. app.py lists only permitted pages: this guards
+    a page run any other way."""
+    desk = get_desk()
+    session = auth.signed_in(desk)
+    if session is None:
+        st.warning("Please sign in first.")
+        st.stop()
+    me = auth.user_desk(desk, session)
+    if page is not None:
+        try:
+            me.require(page)
+        except PermissionDeniedError:
+            st.error("Your roles do not give access to this page.")
+            st.stop()
+    return me
+
+
+COMPLIANCE_NOTE = {
+    "rephrased": "Some wording was replaced to follow this assistant's answering rules.",
+    "refused": "This answer was withheld: it would have broken this assistant's answering rules.",
+}
 EVIDENCE_BADGE = {
     "strong": "",
     "weak": ":orange-badge[Weak evidence — check the sources]",
@@ -40,9 +68,8 @@ EVIDENCE_BADGE = {
 @st.dialog("Source", width="large")
 def show_source(citation: Citation) -> None:
     chunk = citation.chunk
-    desk = get_desk()
     try:
-        document = desk.store.document(chunk.doc_id)
+        document = page_desk("chat").document(chunk.doc_id)  # only a document the user may read
     except KdeskError as exc:
         st.error(str(exc))
         return
@@ -63,7 +90,11 @@ def render_answer(answer: Answer, key: str) -> None:
     if answer.error:
         st.error(f"The model did not answer: {answer.error}")
     if answer.quoted and not answer.abstained:
-        st.warning("The model's answer could not be checked against the sources, so here is what they say.")
+        st.warning(
+            "The model's answer could not be checked against the sources, so here is what they say."
+        )
+    if answer.compliance:
+        st.info(COMPLIANCE_NOTE[answer.compliance], icon="🛡️")
     st.markdown(answer.text)
     badge = EVIDENCE_BADGE[answer.evidence if not answer.abstained else "none"]
     timing = f"{answer.total_ms / 1000:.1f}s"

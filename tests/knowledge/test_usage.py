@@ -24,7 +24,6 @@ from knowledge.usage import (
     UsageEvent,
     UsageFilter,
     UsageLog,
-    can_view_analytics,
 )
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
@@ -250,12 +249,6 @@ def test_the_desk_stores_questions_as_configured(settings: Settings, embedder, s
     }[storage]
     assert event["question"] == expected and event["question_storage"] == storage
     assert (event["question_hash"] is None) == (storage == "off")
-
-
-def test_only_managers_and_admins_see_analytics_once_roles_exist():
-    assert can_view_analytics(None)  # no sign-in yet
-    assert can_view_analytics("manager") and can_view_analytics("admin")
-    assert not can_view_analytics("employee")
 
 
 # Export ---------------------------------------------------------------------------------------

@@ -3,24 +3,60 @@ over a tmp data dir, answering through a fake Ollama server on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
+from knowledge.accounts import AccountBook
+from knowledge.audit import AuditLog
+from knowledge.db import make_engine, sqlite_url
 from knowledge.desk import Desk, Upload
+from knowledge.roles import RoleBook
 from knowledge.settings import load_settings
+from pages.auth import SESSION_KEY, SignedIn
 from pages.shared import get_desk
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import FILE_NAME, MODEL, ROOT, grounded_reply, handbook_pdf
 
 Configure = Callable[[Path, str], None]
+TESTER = "tester"
+TEST_PASSWORD = "a long test password"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-def open_page(path: str) -> AppTest:
-    """An AppTest of a script given relative to the repository root (not to the caller)."""
-    return AppTest.from_file(str(ROOT / path), default_timeout=120)
+def open_page(path: str, user: str | None = TESTER, roles: Sequence[str] = ("admin",)) -> AppTest:
+    """An AppTest of a script given relative to the repository root (not to the caller),
+    signed in as ``user`` holding ``roles`` (None: nobody is signed in)."""
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    if user is not None:
+        sign_in(at, user, roles)
+    return at
+
+
+def ensure_account(data_dir: Path, user: str, roles: Sequence[str]) -> None:
+    """A local account ``user`` (password TEST_PASSWORD) holding exactly ``roles``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
+    audit = AuditLog(engine)
+    book = AccountBook(engine, RoleBook(engine, audit), audit, hasher=FAST_HASHER)
+    if book.account(user) is None:
+        book.add(user, roles, "test", password=TEST_PASSWORD)
+    else:
+        book.roles.assign(user, roles, check_admins=False)
+    engine.dispose()
+
+
+def sign_in(at: AppTest, user: str, roles: Sequence[str] = ("admin",)) -> AppTest:
+    """What passing the sign-in gate leaves in the session, for an account that exists in the
+    data dir that ``configure`` set (KDESK_DATA_DIR)."""
+    if data_dir := os.environ.get("KDESK_DATA_DIR"):
+        ensure_account(Path(data_dir), user, roles)
+    at.session_state[SESSION_KEY] = SignedIn(user, "local")
+    return at
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from knowledge.db import make_engine, sqlite_url
 from knowledge.metrics import stop_metrics_server
 from knowledge.usage import CitedDocument, UsageEvent, UsageLog
 from tests.fake_ollama import FakeOllama
-from tests.pages.conftest import Configure, ingest_handbook, open_page
+from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page, sign_in
 from tests.pages.support import (
     FILE_NAME,
     OFF_TOPIC_QUESTION,
@@ -56,11 +56,7 @@ def test_chat_exchanges_are_recorded_and_take_feedback(
     at = open_page("pages/chat.py").run()
     ask(ask(at, VACATION_QUESTION), OFF_TOPIC_QUESTION)
     answered, abstained = all_events(handbook)
-    assert (answered["user"], answered["role"], answered["channel"]) == (
-        "anonymous",
-        "employee",
-        "chat",
-    )
+    assert (answered["user"], answered["role"], answered["channel"]) == (TESTER, "admin", "chat")
     assert answered["question"] == VACATION_QUESTION and not answered["abstained"]
     assert answered["cited_documents"] == [FILE_NAME] and answered["tokens_in"] > 0
     assert abstained["question"] == OFF_TOPIC_QUESTION and abstained["abstained"]
@@ -82,9 +78,7 @@ def test_the_session_user_and_role_are_recorded(
     handbook: Path, ollama: FakeOllama, configure: Configure
 ):
     configure(handbook, ollama.url)
-    at = open_page("pages/chat.py")
-    at.session_state["user"] = "ann"
-    at.session_state["role"] = "manager"
+    at = open_page("pages/chat.py", user="ann", roles=["manager"])
     ask(at.run(), VACATION_QUESTION)
     [event] = all_events(handbook)
     assert (event["user"], event["role"], event["channel"]) == ("ann", "manager", "chat")
@@ -119,7 +113,7 @@ def test_analytics_after_chatting_shows_the_gap_and_the_cited_document(
     gaps, top, by_role, cited = frames(at, "topic", "question", "role", "answers")
     assert gaps["topic"].tolist() == [OFF_TOPIC_QUESTION]
     assert sorted(top["question"]) == sorted([VACATION_QUESTION, OFF_TOPIC_QUESTION])
-    assert by_role["role"].tolist() == ["employee"]
+    assert by_role["role"].tolist() == ["admin"]
     assert cited["document"].tolist() == [FILE_NAME]
     assert any("Every document was cited" in c.value for c in at.caption)
     assert at.get("download_button")
@@ -189,12 +183,11 @@ def test_analytics_are_for_managers_and_admins(tmp_path: Path, configure: Config
     data_dir = tmp_path / "data"
     seed(data_dir)
     configure(data_dir, f"http://127.0.0.1:{free_port()}")
-    at = open_page("pages/analytics.py")
-    at.session_state["role"] = "employee"
+    at = open_page("pages/analytics.py", user="emp", roles=["employee"])
     at.run()
-    assert "for managers and admins" in at.error[0].value
+    assert "do not give access to this page" in at.error[0].value
     assert not at.metric
-    at.session_state["role"] = "admin"
+    sign_in(at, "boss", ["manager"])
     at.run()
     assert not at.error and at.metric
 
@@ -220,6 +213,6 @@ def test_app_lists_analytics_and_serves_metrics_once(
         url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             text = response.read().decode()
-        assert 'kdesk_questions_total{channel="chat",outcome="answered",role="employee"}' in text
+        assert 'kdesk_questions_total{channel="chat",outcome="answered",role="admin"}' in text
     finally:
         stop_metrics_server(port)
