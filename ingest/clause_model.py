@@ -107,6 +107,8 @@ class ClauseModel:
 
     @staticmethod
     def load(path: Path) -> ClauseModel:
+        import sklearn.feature_extraction.text  # noqa: F401 - ready to use once loaded
+
         with np.load(path, allow_pickle=False) as data:
             if str(data["format"]) != FORMAT:
                 raise ValueError(f"{path} is not a clause model ({FORMAT})")

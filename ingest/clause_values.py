@@ -70,6 +70,26 @@ _MONEY = re.compile(
 
 def iso_date(text: str) -> str | None:
     """The first complete date in the text, as YYYY-MM-DD."""
+    found = _dates(text)
+    return found[0][1].isoformat() if found else None
+
+
+_END_CUE = re.compile(r"\b(?:through|until|expir\w*|terminat\w*|end(?:s|ing)?)\b", re.IGNORECASE)
+
+
+def end_date(text: str) -> str | None:
+    """The date a term ends: the first date after "through", "until", "expire"...; else the
+    last date of the text ("commence on January 1, 2010 and extend through December 31, 2012")."""
+    found = _dates(text)
+    if not found:
+        return None
+    cue = _END_CUE.search(text)
+    after = [d for position, d in found if cue and position > cue.start()]
+    return (after[0] if after else found[-1][1]).isoformat()
+
+
+def _dates(text: str) -> list[tuple[int, date]]:
+    """Every complete date of the text with its position, in order."""
     found: list[tuple[int, date]] = []
     for match in _MONTH_FIRST.finditer(text):
         month, day, year = MONTHS[match.group(1).lower()], int(match.group(2)), int(match.group(3))
@@ -81,7 +101,7 @@ def iso_date(text: str) -> str | None:
         month, day, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
         year = year + (1900 if year >= 50 else 2000) if year < 100 else year
         found.extend(_dated(match.start(), year, month, day))
-    return min(found)[1].isoformat() if found else None
+    return sorted(found)
 
 
 def _dated(position: int, year: int, month: int, day: int) -> list[tuple[int, date]]:
@@ -149,7 +169,7 @@ def normalised_value(category: str, text: str) -> str | None:
     if category in DATE_CATEGORIES:
         return iso_date(text)
     if category == "Expiration Date":
-        when = iso_date(text)
+        when = end_date(text)
         months = duration_months(text)
         return when or (format_months(months) if months is not None else None)
     if category in DURATION_CATEGORIES:

@@ -164,6 +164,17 @@ def test_jurisdictions(text, place):
     assert jurisdiction(text) == place
 
 
+def test_expiration_dates_are_where_the_term_ends():
+    text = "The term shall commence on January 1, 2010 and extend through December 31, 2012."
+    assert normalised_value("Expiration Date", text) == "2012-12-31"
+    assert normalised_value("Expiration Date", "This Agreement expires on June 30, 2025.") == (
+        "2025-06-30"
+    )
+    assert normalised_value("Expiration Date", "for an initial term of three (3) years") == (
+        "36 months"
+    )
+
+
 def test_values_per_category():
     assert normalised_value("Renewal Term", "renews for one (1) year") == "12 months"
     assert normalised_value("Notice Period To Terminate Renewal", "30 days notice") == "1 month"
