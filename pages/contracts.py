@@ -80,8 +80,8 @@ def label(r: ClauseRecord) -> str:
 
 by_id = {r.id: r for r in records}
 linked = st.query_params.get("clause")
-if linked in by_id and "review_choice" not in st.session_state:
-    st.session_state["review_choice"] = linked
+if linked in by_id and linked != st.session_state.get("opened_link"):
+    st.session_state.update(review_choice=linked, opened_link=linked)  # once per link
 st.subheader("Review")
 clause_id = st.selectbox(
     "Clause", list(by_id), format_func=lambda i: label(by_id[i]), key="review_choice"

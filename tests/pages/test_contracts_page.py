@@ -108,3 +108,30 @@ def test_review_is_stored_with_the_reviewer(contracts_page, tmp_path: Path):
 
     at.button(key="reject_clause").click().run()
     assert table(at, 1)["file"] == [], "rejected clauses are hidden by default"
+
+
+def test_a_page_link_opens_its_clause_for_review(contracts_page, contracts_dir: Path):
+    [law] = stored(contracts_dir).contracts.records(
+        ClauseFilter(categories=["Governing Law"], value_contains="California")
+    )
+    at = contracts_page(contracts_dir)
+    at.query_params["clause"] = law.id
+    at.run()
+    assert at.selectbox(key="review_choice").value == law.id
+    assert at.expander[-1].label == f"Page {GOVERNING_LAW_PAGE}"
+
+
+def test_knowledge_page_checkbox_marks_uploads_as_contracts(
+    ollama: FakeOllama, configure: Configure, tmp_path: Path
+):
+    data_dir = tmp_path / "data"
+    configure(data_dir, ollama.url)
+    at = open_page("pages/library.py").run()
+    at.selectbox(key="collection_choice").select("➕ New collection…")
+    at.text_input(key="new_collection").input("Legal")
+    at.checkbox(key="as_contracts").check()
+    at.file_uploader(key="files").set_value([(ACME, contract_pdf(), "application/pdf")])
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    [contract] = stored(data_dir).contracts.contracts()
+    assert (contract.collection, contract.detected_by) == ("Legal", "upload")
