@@ -107,3 +107,17 @@ def test_train_builds_a_loadable_model_reproducibly(tmp_path: Path, capsys):
     assert first.categories == CATEGORIES
     assert first.words.vocabulary == second.words.vocabulary
     assert (first.coef == second.coef).all() and (first.thresholds == second.thresholds).all()
+
+
+def test_list_stored_records(desk, monkeypatch: pytest.MonkeyPatch, capsys):
+    from knowledge.desk import Upload
+
+    desk.ingest([Upload("acme.pdf", contract_pdf(law="Utah"))], "Contracts")
+    monkeypatch.setenv("KDESK_DATA_DIR", str(desk.settings.data_dir))
+    monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
+    result = run_json(capsys, "clauses", "list", "--category", "Governing Law", "--json")
+    [record] = result["clauses"]
+    assert (record["doc"], record["value"], record["page"], record["status"]) == (
+        "acme.pdf", "Utah", GOVERNING_LAW_PAGE, "extracted",
+    )  # fmt: skip
+    assert run_json(capsys, "clauses", "list", "--value", "Ohio", "--json") == {"clauses": []}
