@@ -18,6 +18,5 @@ me = auth.gate(desk)  # the sign-in form (and nothing else) until someone signs 
 navigation = st.navigation(auth.allowed_pages(me))
 with st.sidebar:
     st.caption(f"Signed in as **{me.user}** · {', '.join(me.access.role_names) or 'no roles'}")
-    if st.button("Sign out", icon="🚪", key="sign_out"):
-        auth.sign_out(desk)
+    st.button("Sign out", icon="🚪", key="sign_out", on_click=auth.sign_out, args=(desk,))
 navigation.run()

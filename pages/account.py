@@ -33,5 +33,4 @@ if account is not None and account.auth == "local":
     if auth.password_form(desk, me.user):
         st.success("Your password was changed.")
 
-if st.button("Sign out", icon="🚪", key="account_sign_out"):
-    auth.sign_out(desk)
+st.button("Sign out", icon="🚪", key="account_sign_out", on_click=auth.sign_out, args=(desk,))

@@ -83,7 +83,7 @@ def gate(desk: Desk) -> UserDesk:
     assert session is not None
     if desk.accounts.account(session.user) is None:  # removed while signed in
         sign_out(desk, audited=False)
-        st.stop()
+        st.rerun()
     return user_desk(desk, session)
 
 
@@ -172,6 +172,8 @@ def _password_form(desk: Desk, user: str, current: str | None) -> bool:
 
 
 def sign_out(desk: Desk, *, audited: bool = True) -> None:
+    """Forget the sign-in and what the session holds (a button's on_click: the run that
+    follows already shows the sign-in); with OIDC, also end the provider's session."""
     session = st.session_state.get(SESSION_KEY)
     if audited and isinstance(session, SignedIn):
         desk.audit.record(session.user, "sign_out", session.user, channel="web")
@@ -179,8 +181,6 @@ def sign_out(desk: Desk, *, audited: bool = True) -> None:
         st.session_state.pop(key, None)
     if desk.settings.auth_mode == "oidc" and oidc_identity() is not None:
         st.logout()
-    else:
-        st.rerun()
 
 
 def allowed_pages(me: UserDesk) -> list[Any]:
