@@ -14,7 +14,7 @@ from ingest.chunking import CHUNKER_VERSION, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.accounts import AccountBook
-from knowledge.answering import Assistant, AnswerStream, Persona, Turn
+from knowledge.answering import AnswerStream, Assistant, Persona, Turn
 from knowledge.audit import AuditLog
 from knowledge.compliance import Blocked, ComplianceRules, guarded_stream
 from knowledge.contract_chat import ClauseAwareRetriever

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.audit import AuditLog, AuditQuery
 from knowledge.db import make_engine, sqlite_url
-from tests.fake_ollama import FakeOllama
 from pages.auth import SESSION_KEY
+from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TEST_PASSWORD, Configure, ensure_account, open_page
 from tests.pages.support import free_port
 
