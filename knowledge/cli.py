@@ -10,18 +10,22 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.access_cli import add_access_commands
 from knowledge.contract_cli import add_clause_commands
 from knowledge.errors import KdeskError
 from knowledge.settings import load_settings
 
+if TYPE_CHECKING:  # the CLI imports the heavy stack only for the commands that need it
+    from knowledge.desk import Desk
+
 
 def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def _desk():  # type: ignore[no-untyped-def]
+def _desk() -> Desk:
     from knowledge.desk import Desk
 
     return Desk(load_settings())
@@ -184,47 +188,60 @@ def usage_lines(figures: dict) -> list[str]:  # type: ignore[type-arg]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from knowledge.evaluation import run_eval, to_hits
-
     desk = _desk()
     dataset = Path(args.dataset)
     if not (dataset / "docs").is_dir():
         raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
     details = Path(args.details) if args.details else None
     if args.pipeline == "naive":
-        from knowledge.naive import NaivePipeline
-
-        naive = NaivePipeline(desk.embedder, desk.settings.data_dir / "naive")
-        naive.ingest(dataset / "docs")
-        summary = run_eval(dataset, lambda q: naive.search(q, 10), args.k, details)
-        if naive.ingest_seconds:
-            summary["ingest"] = naive.ingest_seconds
+        summary = _eval_naive(desk, dataset, args.k, details)
     else:
-        collection = f"eval-{dataset.resolve().name}"
-        desk.embedder.embed_query("warm-up")  # model loading is not ingestion time
-        started = time.perf_counter()
-        reports = desk.ingest_paths([dataset / "docs"], collection)
-        seconds = time.perf_counter() - started
-        for r in reports:
-            if r.status == "failed":
-                print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
-        summary = run_eval(
-            dataset, lambda q: to_hits(desk.search(q, [collection], 10)), args.k, details
-        )
-        if any(r.status in ("added", "replaced") for r in reports):
-            pages = sum(r.pages for r in reports)
-            summary["ingest"] = {
-                "pages": pages,
-                "seconds": round(seconds, 1),
-                "pages_per_s": round(pages / seconds, 2),
-            }
-    summary["pipeline"] = args.pipeline
+        summary = _eval_default(desk, dataset, args.k, details)
+        if args.pipeline == "both":  # the baseline beside every figure, same process and model
+            naive_details = details.with_suffix(".naive.jsonl") if details else None
+            summary["naive"] = _eval_naive(desk, dataset, args.k, naive_details)
     if args.json:
         _print_json(summary)
     else:
         for key, value in summary.items():
             print(f"{key}: {value}")
     return 0
+
+
+def _eval_default(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict[str, object]:
+    from knowledge.evaluation import run_eval, to_hits
+
+    collection = f"eval-{dataset.resolve().name}"
+    desk.embedder.embed_query("warm-up")  # model loading is not ingestion time
+    started = time.perf_counter()
+    reports = desk.ingest_paths([dataset / "docs"], collection)
+    seconds = time.perf_counter() - started
+    for r in reports:
+        if r.status == "failed":
+            print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
+    summary = run_eval(dataset, lambda q: to_hits(desk.search(q, [collection], 10)), k, details)
+    if any(r.status in ("added", "replaced") for r in reports):
+        pages = sum(r.pages for r in reports)
+        summary["ingest"] = {
+            "pages": pages,
+            "seconds": round(seconds, 1),
+            "pages_per_s": round(pages / seconds, 2),
+        }
+    summary["pipeline"] = "default"
+    return summary
+
+
+def _eval_naive(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict[str, object]:
+    from knowledge.evaluation import run_eval
+    from knowledge.naive import NaivePipeline
+
+    naive = NaivePipeline(desk.embedder, desk.settings.data_dir / "naive")
+    naive.ingest(dataset / "docs")
+    summary = run_eval(dataset, lambda q: naive.search(q, 10), k, details)
+    if naive.ingest_seconds:
+        summary["ingest"] = naive.ingest_seconds
+    summary["pipeline"] = "naive"
+    return summary
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -326,7 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--details", help="write one JSON line per question here")
-    p.add_argument("--pipeline", choices=["default", "naive"], default="default")
+    p.add_argument(
+        "--pipeline",
+        choices=["default", "naive", "both"],
+        default="default",
+        help="both: the naive baseline's figures under 'naive', beside the default's",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -118,6 +118,30 @@ def test_eval_reports_figures_for_both_pipelines(env, docs, tmp_path, capsys):
         lines = [json.loads(x) for x in details.read_text().splitlines()]
         assert [x["id"] for x in lines] == ["1", "2"]
         assert set(lines[0]["results"][0]) == {"doc", "page", "page_end", "chars", "score"}
+        assert out["pipeline"] == pipeline and "naive" not in out
+
+
+def test_eval_both_puts_the_baseline_beside_every_figure(env, docs, tmp_path, capsys):
+    dataset = tmp_path / "set"
+    dataset.mkdir()
+    (dataset / "docs").symlink_to(docs)
+    question = {
+        "id": "1",
+        "question": "How much may a hotel room cost per night in a capital?",
+        "evidence": [{"doc": "expenses.pdf", "page": 2, "text": None}],
+    }
+    (dataset / "questions.jsonl").write_text(json.dumps(question))
+    details = tmp_path / "out" / "details.jsonl"
+    code, out = run(
+        capsys, "eval", str(dataset), "--json", "--pipeline", "both", "--details", str(details)
+    )
+    assert code == 0
+    assert out["pipeline"] == "default" and out["naive"]["pipeline"] == "naive"
+    for summary in (out, out["naive"]):
+        assert summary["questions"] == 1 and summary["page_hit_at_k"] == 1.0
+        assert set(summary["by_k"]) == {"1", "3", "5", "10"}
+    naive_lines = (tmp_path / "out" / "details.naive.jsonl").read_text().splitlines()
+    assert len(details.read_text().splitlines()) == len(naive_lines) == 1
 
 
 def test_bad_input_gets_a_clear_error(env, tmp_path, capsys):
