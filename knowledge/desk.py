@@ -283,9 +283,11 @@ class Desk:
                 reports.append(observed_ingest(item))
                 continue
 
-            def report(stage: str, fraction: float, name: str = item.file_name) -> None:
+            def report(
+                stage: str, fraction: float, name: str = item.file_name, position: int = i
+            ) -> None:
                 if progress:
-                    progress(IngestProgress(i, len(uploads), name, stage, fraction))
+                    progress(IngestProgress(position, len(uploads), name, stage, fraction))
 
             reports.append(observed_ingest(self._ingest_one(item, target, report, contracts)))
             report("done", 1.0)

@@ -84,7 +84,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self._model.max_seq_length)
+        return int(self._model.max_seq_length or 256)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model really reads (truncated at its limit), for throughput figures."""

@@ -59,7 +59,10 @@ def is_relevant(hit: Hit, question: Question) -> bool:
     """A page hit where the question has evidence pages, else a document hit."""
     pages = [e for e in question.evidence if e.page is not None]
     if pages:
-        return any(e.doc == hit.doc and hit.page <= e.page <= hit.page_end for e in pages)
+        return any(
+            e.doc == hit.doc and e.page is not None and hit.page <= e.page <= hit.page_end
+            for e in pages
+        )
     return any(e.doc == hit.doc for e in question.evidence)
 
 

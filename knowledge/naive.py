@@ -67,12 +67,12 @@ class NaivePipeline:
         parsed = time.perf_counter()
         self.vectors = self.embedder.embed_documents(texts)
         total = time.perf_counter() - started
-        pages = len({(doc, page) for doc, page, _ in self.meta})
+        page_count = len({(doc, page) for doc, page, _ in self.meta})
         self.ingest_seconds = {
-            "pages": pages,
+            "pages": page_count,
             "extract_s": round(parsed - started, 1),
             "embed_s": round(total - (parsed - started), 1),
-            "pages_per_s": round(pages / total, 2),
+            "pages_per_s": round(page_count / total, 2),
         }
         key.mkdir(parents=True, exist_ok=True)
         np.save(key / "vectors.npy", self.vectors)

@@ -1,4 +1,4 @@
-"""One settings object for everything, read from ``KDESK_*`` environment variables (or a .env file)."""
+"""One settings object for everything, read from ``KDESK_*`` environment variables (or .env)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class ChromaIndex:
             if collection not in self._collections:
                 self._collections[collection] = self._client.get_or_create_collection(
                     chroma_name(collection),
-                    configuration={"hnsw": HNSW_CONFIG},  # type: ignore[typeddict-item]
+                    configuration={"hnsw": HNSW_CONFIG},  # type: ignore[arg-type]
                     metadata={"kdesk_collection": collection},
                     embedding_function=None,  # never let Chroma fetch its default model
                 )

@@ -47,7 +47,9 @@ def test_unsupported_answer_is_flagged():
 
 def test_echoing_the_question_is_not_support():
     question = "How many days of annual leave do full-time employees get per year?"
-    result = verify_citations("Full-time employees get annual leave per year [1].", PASSAGES, question)
+    result = verify_citations(
+        "Full-time employees get annual leave per year [1].", PASSAGES, question
+    )
     assert not result.supported
 
 
@@ -157,7 +159,9 @@ def test_looping_output_is_detected():
 
 
 def test_a_looping_model_is_stopped_early(policy_desk, model):
-    model.reply = "Full-time employees get 25 working days of paid annual leave [1]. " + "Yes. " * 500
+    model.reply = (
+        "Full-time employees get 25 working days of paid annual leave [1]. " + "Yes. " * 500
+    )
     stream = policy_desk.ask("How many days of annual leave do full-time employees get?")
     deltas = list(stream)
     assert len(deltas) < 150
