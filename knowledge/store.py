@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from sqlalchemy import (
     delete,
     func,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -36,6 +37,7 @@ from ingest.chunking import ChunkDraft
 from ingest.pdf import ParsedPdf
 from knowledge.db import Base
 from knowledge.errors import KdeskError, NotFoundError
+from knowledge.filters import SearchFilter, normalise_tags
 from knowledge.types import Chunk, DocumentInfo, IngestStatus
 from knowledge.vectors import VectorIndex
 
@@ -62,6 +64,7 @@ class DocumentRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     pdf_path: Mapped[str] = mapped_column(String(1000))
+    tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
 
 
 class ChunkRow(Base):
@@ -87,6 +90,7 @@ class ChunkRow(Base):
 ADDED_COLUMNS = [
     ("chunks", "page_break", "INTEGER"),
     ("documents", "pipeline", "VARCHAR(100)"),
+    ("documents", "tags", "TEXT"),
 ]
 
 
@@ -114,6 +118,10 @@ def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
 def _document_info(row: DocumentRow) -> DocumentInfo:
     return DocumentInfo(
         doc_id=row.doc_id,
@@ -126,6 +134,7 @@ def _document_info(row: DocumentRow) -> DocumentInfo:
         pipeline=row.pipeline or "",
         ingested_at=_as_utc(row.ingested_at),
         pdf_path=row.pdf_path,
+        tags=tuple(json.loads(row.tags or "[]")),
     )
 
 
@@ -225,6 +234,40 @@ class KnowledgeStore:
                 raise NotFoundError(f"No document with id {doc_id}.")
             return _document_info(row)
 
+    def set_tags(self, doc_id: str, tags: Sequence[str]) -> DocumentInfo:
+        """Replace a document's tags (normalised); chunks and vectors stay as they are."""
+        cleaned = normalise_tags(tags)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFoundError(f"No document with id {doc_id}.")
+            row.tags = json.dumps(list(cleaned))
+            session.flush()
+            return _document_info(row)
+
+    def filtered_doc_ids(self, collections: Sequence[str], where: SearchFilter) -> list[str]:
+        """The ids of the documents in ``collections`` that ``where`` lets through: the only
+        documents a filtered search may draw from (never any outside ``collections``)."""
+        if not collections:
+            return []
+        query = select(DocumentRow.doc_id).where(DocumentRow.collection.in_(list(collections)))
+        if where.documents:
+            names = list(where.documents)
+            query = query.where(DocumentRow.file_name.in_(names) | DocumentRow.doc_id.in_(names))
+        if where.tags:  # any of them; a tag is stored as a JSON string inside the list
+            query = query.where(
+                or_(
+                    *(DocumentRow.tags.contains(json.dumps(t), autoescape=True) for t in where.tags)
+                )
+            )
+        if where.ingested_since:
+            query = query.where(DocumentRow.ingested_at >= _day_start(where.ingested_since))
+        if where.ingested_until:
+            next_day = where.ingested_until + timedelta(days=1)
+            query = query.where(DocumentRow.ingested_at < _day_start(next_day))
+        with Session(self.engine) as session:
+            return list(session.scalars(query.order_by(DocumentRow.doc_id)))
+
     def find_document(self, collection: str, file_name: str) -> DocumentInfo | None:
         with Session(self.engine) as session:
             row = session.scalars(
@@ -243,8 +286,11 @@ class KnowledgeStore:
         vectors: np.ndarray,
         pdf_bytes: bytes,
         pipeline: str = "",
+        tags: Sequence[str] | None = None,
     ) -> tuple[IngestStatus, str]:
-        """Add a new document or replace the one with the same file name, all or nothing."""
+        """Add a new document or replace the one with the same file name, all or nothing.
+        ``tags`` replace the document's tags; None keeps those of the version it replaces."""
+        cleaned = None if tags is None else normalise_tags(tags)
         collection = self.ensure_collection(collection)
         existing = self.find_document(collection, file_name)
         doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
@@ -264,6 +310,7 @@ class KnowledgeStore:
                 pdf_path,
                 existing,
                 pipeline,
+                cleaned,
             )
         except Exception:
             self.index.delete(collection, ids)
@@ -299,6 +346,7 @@ class KnowledgeStore:
         pdf_path: Path,
         existing: DocumentInfo | None,
         pipeline: str = "",
+        tags: Sequence[str] | None = None,
     ) -> list[str]:
         with Session(self.engine) as session, session.begin():
             old_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
@@ -316,6 +364,8 @@ class KnowledgeStore:
                 pdf_path=str(pdf_path),
                 pipeline=pipeline,
             )
+            if tags is not None or not existing:  # a replaced version keeps its tags
+                values["tags"] = json.dumps(list(tags or ()))
             if existing:
                 session.execute(
                     update(DocumentRow).where(DocumentRow.doc_id == doc_id).values(**values)
@@ -383,14 +433,21 @@ class KnowledgeStore:
         return found
 
     def chunk_ids(self, collection: str, doc_ids: Sequence[str]) -> list[str]:
+        docs = list(dict.fromkeys(doc_ids))
+        found: list[str] = []
         with Session(self.engine) as session:
-            return list(
-                session.scalars(
-                    select(ChunkRow.id).where(
-                        ChunkRow.collection == collection, ChunkRow.doc_id.in_(list(doc_ids))
+            for start in range(0, len(docs), 500):
+                found.extend(
+                    session.scalars(
+                        select(ChunkRow.id)
+                        .where(
+                            ChunkRow.collection == collection,
+                            ChunkRow.doc_id.in_(docs[start : start + 500]),
+                        )
+                        .order_by(ChunkRow.doc_id, ChunkRow.ordinal)
                     )
                 )
-            )
+        return found
 
     def collection_chunks(self, collection: str) -> list[Chunk]:
         with Session(self.engine) as session:

@@ -90,6 +90,7 @@ class IngestReport:
     seconds: float = 0.0
     reason: str | None = None  # why it failed, or a warning (e.g. pages without text)
     doc_id: str | None = None
+    tags: tuple[str, ...] = ()  # the document's tags after this ingestion
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,4 @@ class DocumentInfo:
     ingested_at: datetime
     pdf_path: str
     pipeline: str = ""  # how it was chunked and embedded; a change means re-ingest
+    tags: tuple[str, ...] = ()  # normalised (knowledge.filters.normalise_tags)
