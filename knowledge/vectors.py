@@ -7,7 +7,7 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,8 +22,10 @@ class VectorIndex(Protocol):
 
     def delete(self, collection: str, ids: Sequence[str]) -> None: ...
 
-    def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Nearest ids with cosine similarity, best first."""
+    def query(
+        self, collection: str, vector: np.ndarray, k: int, ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest ids with cosine similarity, best first; only among ``ids`` when given."""
         ...
 
     def get_vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
@@ -75,17 +77,43 @@ class ChromaIndex:
             for start in range(0, len(ids), ADD_BATCH):
                 target.delete(ids=list(ids[start : start + ADD_BATCH]))
 
-    def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def query(
+        self, collection: str, vector: np.ndarray, k: int, ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         target = self._collection(collection)
         size = target.count()
-        if size == 0:
+        if size == 0 or (ids is not None and not ids):
             return []
-        result = target.query(
-            query_embeddings=[vector], n_results=min(k, size), include=["distances"]
-        )
-        ids = result["ids"][0]
+        if ids is None:
+            result = target.query(
+                query_embeddings=[vector], n_results=min(k, size), include=["distances"]
+            )
+        else:  # the filter inside the search, not after it
+            result = self._query_among(target, vector, min(k, size, len(ids)), list(ids))
+            if result is None:
+                return []
+        found = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+        return [(i, 1.0 - float(d)) for i, d in zip(found, distances, strict=True)]
+
+    @staticmethod
+    def _query_among(target: Any, vector: np.ndarray, k: int, ids: list[str]) -> Any:
+        from chromadb.errors import ChromaError
+
+        try:
+            return target.query(
+                query_embeddings=[vector], n_results=k, ids=ids, include=["distances"]
+            )
+        except ChromaError:  # an id deleted meanwhile (a document replaced): the others
+            present = target.get(ids=ids, include=[])["ids"]
+            if not present:
+                return None
+            return target.query(
+                query_embeddings=[vector],
+                n_results=min(k, len(present)),
+                ids=present,
+                include=["distances"],
+            )
 
     def get_vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
@@ -125,11 +153,13 @@ class ExactIndex:
         for i in ids:
             bucket.pop(i, None)
 
-    def query(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def query(
+        self, collection: str, vector: np.ndarray, k: int, ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
         bucket = self._data.get(collection, {})
-        if not bucket:
+        ids = list(bucket) if ids is None else [i for i in dict.fromkeys(ids) if i in bucket]
+        if not ids:
             return []
-        ids = list(bucket)
         matrix = np.stack([bucket[i] for i in ids])
         scores = matrix @ vector
         top = np.argsort(-scores)[:k]
