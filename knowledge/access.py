@@ -22,6 +22,7 @@ from knowledge.answering import AnswerStream, Persona, Turn
 from knowledge.audit import AuditAction, AuditEvent, AuditQuery
 from knowledge.contracts import ClauseFilter, ClauseRecord, ContractInfo, ReviewAction, ReviewEvent
 from knowledge.errors import NotFoundError, PermissionDeniedError
+from knowledge.filters import SearchFilter
 from knowledge.ratelimit import RateLimit, RateLimitedError
 from knowledge.roles import Access, Role
 from knowledge.store import validate_collection_name
@@ -118,12 +119,18 @@ class UserDesk:
     # Questions -------------------------------------------------------------------------------
 
     def search(
-        self, query: str, collections: Sequence[str] | None = None, k: int | None = None
+        self,
+        query: str,
+        collections: Sequence[str] | None = None,
+        k: int | None = None,
+        *,
+        where: SearchFilter | None = None,
     ) -> list[ScoredChunk]:
+        """``where`` narrows the allowed collections' documents; it never widens them."""
         searched = self.searched(collections)
         if not searched:
             return []
-        found = self.desk.retriever.search(query, searched, k or self.desk.settings.top_k)
+        found = self.desk.search(query, searched, k, where=where)  # resolved within ``searched``
         return [r for r in found if r.chunk.collection in searched]
 
     def ask(
@@ -132,9 +139,11 @@ class UserDesk:
         collections: Sequence[str] | None = None,
         *,
         history: Sequence[Turn] = (),
+        where: SearchFilter | None = None,
     ) -> AnswerStream:
-        """Stream an answer with the active role's persona, from allowed collections only,
-        within the user's rate limit (RateLimitedError says when to try again)."""
+        """Stream an answer with the active role's persona, from allowed collections only
+        (``where`` narrows them to some documents), within the user's rate limit
+        (RateLimitedError says when to try again)."""
         try:
             hit = self.desk.limits.acquire(self.user, self.rate_limit)
         except RateLimitedError as exc:
@@ -148,6 +157,7 @@ class UserDesk:
             history=history,
             persona=self.persona,
             requester=self.requester,
+            where=where,
         )
         return self._settled(stream, hit, question)
 

@@ -305,11 +305,13 @@ class Assistant:
         *,
         history: Sequence[Turn] = (),
         persona: Persona | None = None,
+        doc_ids: Sequence[str] | None = None,
     ) -> AnswerStream:
+        """``doc_ids``: answer from these documents only (a metadata filter; [] finds none)."""
         persona = persona or Persona()
         started = time.perf_counter()
         query = standalone_query(question, history)
-        sources = self.retriever.search(query, collections, self.top_k)
+        sources = self.retriever.search(query, collections, self.top_k, doc_ids=doc_ids)
         answer = Answer(
             question=question,
             text="",

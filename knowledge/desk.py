@@ -22,6 +22,7 @@ from knowledge.contracts import ContractBook
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
+from knowledge.filters import SearchFilter, normalise_tags
 from knowledge.models import BACKENDS, ChatModel, build_chat_model
 from knowledge.ratelimit import RateLimiter
 from knowledge.recording import MeteredModel, recorded_stream
@@ -29,7 +30,7 @@ from knowledge.retrieval import Retriever, embedding_text
 from knowledge.roles import RoleBook
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore
-from knowledge.types import IngestReport, Requester, ScoredChunk
+from knowledge.types import DocumentInfo, IngestReport, Requester, ScoredChunk
 from knowledge.usage import Rating, UsageLog
 from knowledge.vectors import ChromaIndex, VectorIndex
 
@@ -56,6 +57,7 @@ ProgressCallback = Callable[[IngestProgress], None]
 class Upload:
     file_name: str
     data: bytes
+    tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
 
 
 def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
@@ -191,11 +193,32 @@ class Desk:
     # Use cases: trusted callers name the collections; people go through for_user() -----------
 
     def search(
-        self, query: str, collections: Sequence[str] | None = None, k: int | None = None
+        self,
+        query: str,
+        collections: Sequence[str] | None = None,
+        k: int | None = None,
+        *,
+        where: SearchFilter | None = None,
     ) -> list[ScoredChunk]:
-        return self.retriever.search(
-            query, self._collections(collections), k or self.settings.top_k
-        )
+        """Passages from ``collections`` (default: all) and, with ``where``, only from the
+        documents there that it lets through ([] when it lets none through)."""
+        searched = self._collections(collections)
+        doc_ids = self.filtered_doc_ids(searched, where)
+        if doc_ids == []:
+            return []
+        return self.retriever.search(query, searched, k or self.settings.top_k, doc_ids=doc_ids)
+
+    def filtered_doc_ids(
+        self, collections: Sequence[str], where: SearchFilter | None
+    ) -> list[str] | None:
+        """The documents of ``collections`` that ``where`` lets through (None: no filter)."""
+        if where is None or where.empty:
+            return None
+        return self.store.filtered_doc_ids(collections, where)
+
+    def set_tags(self, doc_id: str, tags: Sequence[str]) -> DocumentInfo:
+        """Change a document's tags (normalised) without re-reading or re-embedding it."""
+        return self.store.set_tags(doc_id, tags)
 
     def ask(
         self,
@@ -205,9 +228,11 @@ class Desk:
         history: Sequence[Turn] = (),
         persona: Persona | None = None,
         requester: Requester | None = None,
+        where: SearchFilter | None = None,
     ) -> AnswerStream:
         """Stream an answer; reading the stream to the end records the exchange as a usage
-        event (``stream.answer.event_id``), on behalf of ``requester`` (default: anonymous)."""
+        event (``stream.answer.event_id``), on behalf of ``requester`` (default: anonymous).
+        ``where`` answers from the documents it lets through only (none: no answer)."""
         if not question.strip():
             raise KdeskError("Please type a question.")
         persona = persona or Persona(
@@ -216,8 +241,9 @@ class Desk:
         searched = self._collections(collections)
         metered = MeteredModel(self.model_for(persona.model))
         try:
+            doc_ids = self.filtered_doc_ids(searched, where)
             stream = self.assistant(metered).ask(
-                question, searched, history=history, persona=persona
+                question, searched, history=history, persona=persona, doc_ids=doc_ids
             )
         except Exception:
             metrics.REQUEST_ERRORS.labels("retrieval").inc()
@@ -253,6 +279,8 @@ class Desk:
         paths: Iterable[str | Path],
         collection: str | None = None,
         progress: ProgressCallback | None = None,
+        *,
+        tags: Sequence[str] | None = None,
     ) -> list[IngestReport]:
         uploads: list[Upload | IngestReport] = []
         target = collection or self.settings.default_collection
@@ -262,7 +290,7 @@ class Desk:
             except OSError as exc:
                 reason = f"cannot read {path}: {exc.strerror or exc}"
                 uploads.append(IngestReport(path.name, target, "failed", reason=reason))
-        return self.ingest(uploads, target, progress)
+        return self.ingest(uploads, target, progress, tags=tags)
 
     def ingest(
         self,
@@ -271,11 +299,21 @@ class Desk:
         progress: ProgressCallback | None = None,
         *,
         contracts: bool = False,
+        tags: Sequence[str] | None = None,
     ) -> list[IngestReport]:
         """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
 
+        ``tags`` (or an upload's own) are set on each document, also on an unchanged one; with
+        none given, a replaced document keeps its tags. Bad tags stop before anything is read.
         Contracts (``contracts=True``, a collection named like "Contracts", or a file that reads
         like one) also get their key clauses extracted into reviewable records."""
+        given = None if tags is None else normalise_tags(tags)
+        wanted_tags = [
+            normalise_tags(item.tags)
+            if isinstance(item, Upload) and item.tags is not None
+            else given
+            for item in uploads
+        ]
         target = self.store.ensure_collection(collection or self.settings.default_collection)
         reports: list[IngestReport] = []
         for i, item in enumerate(uploads):
@@ -289,7 +327,8 @@ class Desk:
                 if progress:
                     progress(IngestProgress(position, len(uploads), name, stage, fraction))
 
-            reports.append(observed_ingest(self._ingest_one(item, target, report, contracts)))
+            ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i])
+            reports.append(observed_ingest(ingested))
             report("done", 1.0)
         return reports
 
@@ -299,6 +338,7 @@ class Desk:
         collection: str,
         report: Callable[[str, float], None],
         contracts: bool = False,
+        tags: tuple[str, ...] | None = None,
     ) -> IngestReport:
         started = time.perf_counter()
         name = upload.file_name
@@ -324,6 +364,8 @@ class Desk:
         pipeline = self.pipeline_fingerprint()
         if existing and existing.sha256 == parsed.sha256 and existing.pipeline == pipeline:
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
+            if tags is not None and tags != existing.tags:  # new tags need no re-embedding
+                existing = self.store.set_tags(existing.doc_id, tags)
             return IngestReport(
                 name,
                 collection,
@@ -332,6 +374,7 @@ class Desk:
                 chunks=existing.chunks,
                 seconds=time.perf_counter() - started,
                 doc_id=existing.doc_id,
+                tags=existing.tags,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
         texts = [embedding_text(parsed.title, d.heading_path, d.text) for d in drafts]
@@ -346,7 +389,7 @@ class Desk:
         report("storing", 0.95)
         try:
             status, doc_id = self.store.put_document(
-                collection, name, parsed, drafts, matrix, upload.data, pipeline
+                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags
             )
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
@@ -365,6 +408,7 @@ class Desk:
             seconds=time.perf_counter() - started,
             reason=warning,
             doc_id=doc_id,
+            tags=tags if tags is not None else existing.tags if existing else (),
         )
 
     def _extract_clauses(
