@@ -19,6 +19,7 @@ from knowledge.settings import load_settings
 
 if TYPE_CHECKING:  # the CLI imports the heavy stack only for the commands that need it
     from knowledge.desk import Desk
+    from knowledge.filters import SearchFilter
 
 
 def _print_json(data: object) -> None:
@@ -47,7 +48,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if event.stage == "done":
             bar.update(1)
 
-    reports = desk.ingest_paths(files, args.collection, progress)
+    tags = args.tag  # None without --tag: a replaced document keeps its tags
+    reports = desk.ingest_paths(files, args.collection, progress, tags=tags)
     bar.close()
     if args.json:
         _print_json({"reports": [asdict(r) for r in reports]})
@@ -59,14 +61,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in reports) else 0
 
 
+def _filter(args: argparse.Namespace) -> SearchFilter:
+    """--doc, --tag, --since, --until; a bad date is a KdeskError (exit code 2)."""
+    from knowledge.filters import SearchFilter
+
+    return SearchFilter.parse(args.doc, args.tag, args.since, args.until)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    where = _filter(args)
     desk = _desk()
     if args.user:  # exactly that user's permissions
         results = desk.for_user(args.user, channel="cli").search(
-            args.query, args.collection, args.k
+            args.query, args.collection, args.k, where=where
         )
     else:
-        results = desk.search(args.query, args.collection, args.k)
+        results = desk.search(args.query, args.collection, args.k, where=where)
     rows = [
         {
             "doc": r.chunk.file_name,
@@ -90,13 +100,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from knowledge.types import Requester
     from knowledge.usage import os_user
 
+    where = _filter(args)
     desk = _desk()
     if args.user:  # exactly that user's permissions, persona and rate limit
         user_desk = desk.for_user(args.user, role=args.role, channel="cli")
-        stream = user_desk.ask(args.question, args.collection)
+        stream = user_desk.ask(args.question, args.collection, where=where)
     else:
         requester = Requester(os_user(), args.role or "employee", "cli")
-        stream = desk.ask(args.question, args.collection, requester=requester)
+        stream = desk.ask(args.question, args.collection, requester=requester, where=where)
     for delta in stream:
         if not args.json:
             print(delta, end="", flush=True)
@@ -297,6 +308,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--doc", action="append", help="only this document (file name or id); repeatable"
+    )
+    p.add_argument("--tag", action="append", help="only documents with this tag; repeatable: any")
+    p.add_argument("--since", help="only documents ingested on or after this day, YYYY-MM-DD (UTC)")
+    p.add_argument("--until", help="only documents ingested on or before this day (UTC)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kdesk", description="Knowledge Desk command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add PDF files or folders to a collection")
     p.add_argument("paths", nargs="+")
     p.add_argument("--collection")
+    p.add_argument(
+        "--tag", action="append", help="repeatable; default: a replaced document keeps its tags"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
 
@@ -311,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--collection", action="append", help="repeatable; default: all")
     p.add_argument("-k", type=int, default=5)
+    _add_filter_arguments(p)
     p.add_argument("--user", help="search with exactly this user's permissions")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -318,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")
     p.add_argument("--collection", action="append", help="repeatable; default: all")
+    _add_filter_arguments(p)
     p.add_argument("--user", help="ask as this user: their permissions, persona, rate limit")
     p.add_argument(
         "--role", help="with --user: one of their roles (persona); else the recorded role"

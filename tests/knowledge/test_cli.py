@@ -154,3 +154,68 @@ def test_bad_settings_name_the_variable(env, monkeypatch, capsys):
     monkeypatch.setenv("KDESK_TOP_K", "0")
     assert main(["search", "anything"]) == 2
     assert "KDESK_TOP_K" in capsys.readouterr().err
+
+
+SECURITY = [
+    "IT Security Policy\n\nPasswords must be at least 14 characters long.",
+    "Lost laptops must be reported to the security team within one hour.",
+]
+HOTEL_QUESTION = "What is the hotel limit per night in capital cities?"
+
+
+def test_ingest_tags_and_search_ask_filters(env, docs, tmp_path, capsys):
+    code, out = run(
+        capsys,
+        "ingest",
+        str(docs),
+        "--collection",
+        "Finance",
+        "--tag",
+        "Travel ",
+        "--tag",
+        "travel",
+        "--tag",
+        "Finance",
+        "--json",
+    )
+    assert code == 0 and out["reports"][0]["tags"] == ["travel", "finance"]
+    security = tmp_path / "security.pdf"
+    security.write_bytes(make_pdf(SECURITY, title="Security Policy"))
+    code, out = run(capsys, "ingest", str(security), "--collection", "IT", "--tag", "IT", "--json")
+    assert code == 0 and out["reports"][0]["tags"] == ["it"]
+
+    def found(*flags: str) -> set[str]:
+        code, out = run(capsys, "search", HOTEL_QUESTION, "--json", *flags)
+        assert code == 0
+        assert all(set(r) == {"doc", "page", "page_end", "text", "score"} for r in out["results"])
+        return {r["doc"] for r in out["results"]}
+
+    assert found() == {"expenses.pdf", "security.pdf"}
+    assert found("--tag", "IT") == {"security.pdf"}
+    assert found("--tag", "travel", "--tag", "it") == {"expenses.pdf", "security.pdf"}
+    assert found("--doc", "security.pdf") == {"security.pdf"}
+    assert found("--doc", "security.pdf", "--tag", "travel") == set(), "every flag must hold"
+    assert found("--since", "2000-01-01", "--until", "2999-12-31") == {
+        "expenses.pdf",
+        "security.pdf",
+    }
+    assert found("--until", "2000-01-01") == set()
+
+    code, out = run(capsys, "ask", HOTEL_QUESTION, "--tag", "travel", "--json")
+    assert code == 0 and not out["abstained"] and "180 euros" in out["answer"]
+    assert {c["doc"] for c in out["citations"]} == {"expenses.pdf"}
+    code, out = run(capsys, "ask", HOTEL_QUESTION, "--tag", "no such tag", "--json")
+    assert code == 0 and out["abstained"] and out["citations"] == []
+
+
+def test_bad_filters_and_tags_get_a_clear_error(env, docs, capsys):
+    assert main(["search", "hotel", "--since", "2024-02-30"]) == 2
+    assert "--since: '2024-02-30' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert main(["ask", "What is the hotel limit?", "--until", "yesterday"]) == 2
+    assert "--until: 'yesterday' is not a date" in capsys.readouterr().err
+    assert main(["search", "hotel", "--since", "2024-03-01", "--until", "2024-02-01"]) == 2
+    assert "comes after the last day" in capsys.readouterr().err
+    assert main(["ingest", str(docs), "--tag", "x" * 41]) == 2
+    assert "limited to 40 characters" in capsys.readouterr().err
+    code, out = run(capsys, "search", "hotel", "--json")
+    assert code == 0 and out["results"] == [], "the refused ingest stored nothing"
