@@ -246,7 +246,12 @@ def _eval_naive(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict
     from knowledge.evaluation import run_eval
     from knowledge.naive import NaivePipeline
 
-    naive = NaivePipeline(desk.embedder, desk.settings.data_dir / "naive")
+    embedder = desk.embedder
+    if desk.settings.embedding_int8:  # the tutorial embeds with the plain float32 model
+        from knowledge.embeddings import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(desk.settings.embedding_model or None)
+    naive = NaivePipeline(embedder, desk.settings.data_dir / "naive")
     naive.ingest(dataset / "docs")
     summary = run_eval(dataset, lambda q: naive.search(q, 10), k, details)
     if naive.ingest_seconds:
