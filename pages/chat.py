@@ -4,6 +4,7 @@ import streamlit as st
 
 from knowledge.answering import Turn
 from knowledge.errors import KdeskError
+from knowledge.filters import SearchFilter, document_choices, document_tags
 from pages.shared import page_desk, render_answer
 
 me = page_desk("chat")
@@ -17,6 +18,14 @@ with st.sidebar:
     chosen = st.multiselect("Search in", collections, default=collections, key="collections")
     if collections and not chosen:
         st.warning("Choose at least one collection to search in.")
+    documents = me.documents()  # of the collections the user may search
+    choices = document_choices(documents, chosen)  # "collection / file" -> doc id
+    with st.expander("Narrow down (optional)"):
+        tags = st.multiselect(
+            "With any of these tags", document_tags(documents, chosen), key="filter_tags"
+        )
+        picked = st.multiselect("Only these documents", list(choices), key="filter_documents")
+    where = SearchFilter(tuple(choices[p] for p in picked if p in choices), tuple(tags))
     if st.button("New conversation", icon="🆕"):
         st.session_state["history"] = []
 
@@ -43,7 +52,7 @@ if question:
         box = st.empty()
         try:
             with box.container():
-                stream = me.ask(question, chosen, history=turns)
+                stream = me.ask(question, chosen, history=turns, where=where)
                 st.write_stream(stream)
         except KdeskError as exc:
             box.error(str(exc))

@@ -5,6 +5,7 @@ import streamlit as st
 
 from knowledge.desk import IngestProgress, Upload
 from knowledge.errors import KdeskError
+from knowledge.filters import tags_from_text
 from pages.shared import page_desk
 
 me = page_desk("knowledge")
@@ -16,6 +17,12 @@ with st.form("upload", clear_on_submit=True):
     choice = st.selectbox("Collection", [*collections, NEW], key="collection_choice")
     new_name = st.text_input("New collection name", key="new_collection")
     files = st.file_uploader("PDF files", type=["pdf"], accept_multiple_files=True, key="files")
+    tag_text = st.text_input(
+        "Tags (optional, comma-separated)",
+        key="upload_tags",
+        placeholder="e.g. policy, travel",
+        help="Set on every file uploaded now. Left empty, a replaced document keeps its tags.",
+    )
     as_contracts = st.checkbox(
         "These are contracts (extract key clauses for the Contracts page)", key="as_contracts"
     )
@@ -28,8 +35,7 @@ if submitted:
     elif not files:
         st.error("Choose at least one PDF file.")
     else:
-        uploads = [Upload(f.name, f.getvalue()) for f in files]
-        with st.status(f"Indexing {len(uploads)} file(s) into {target}…", expanded=True) as status:
+        with st.status(f"Indexing {len(files)} file(s) into {target}…", expanded=True) as status:
             bar = st.progress(0.0)
 
             def progress(event: IngestProgress) -> None:
@@ -37,6 +43,8 @@ if submitted:
                 bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
 
             try:
+                tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is read
+                uploads = [Upload(f.name, f.getvalue(), tags) for f in files]
                 st.session_state["last_report"] = me.ingest(
                     uploads, target, progress, contracts=as_contracts
                 )
@@ -57,6 +65,7 @@ if reports := st.session_state.get("last_report"):
             "pages": [r.pages for r in reports],
             "pages without text": [len(r.pages_without_text) for r in reports],
             "chunks": [r.chunks for r in reports],
+            "tags": [", ".join(r.tags) for r in reports],
             "seconds": [round(r.seconds, 2) for r in reports],
             "note": [r.reason or "" for r in reports],
         }
@@ -90,6 +99,7 @@ else:
             "collection": [d.collection for d in documents],
             "file": [d.file_name for d in documents],
             "title": [d.title for d in documents],
+            "tags": [", ".join(d.tags) for d in documents],
             "pages": [d.pages for d in documents],
             "chunks": [d.chunks for d in documents],
             "ingested at": [d.ingested_at.strftime("%Y-%m-%d %H:%M") for d in documents],

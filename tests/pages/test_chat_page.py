@@ -213,3 +213,81 @@ def test_no_collection_chosen_asks_to_choose_one(
 
     at.multiselect(key="collections").set_value(["HR"]).run()
     assert not at.sidebar.warning and not at.chat_input[0].disabled
+
+
+SECURITY = [
+    "IT Security Policy\n"
+    "Passwords must be at least 14 characters long. Lost laptops are reported within one hour."
+]
+SECRET = ["Settlement Memo\nThe Initech settlement of 4.2 million euros is confidential."]
+
+
+@pytest.fixture(scope="module")
+def tagged_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two collections an employee may search (tagged documents) and one they may not."""
+    data_dir = tmp_path_factory.mktemp("tagged") / "data"
+    desk = Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
+    desk.ingest(
+        [Upload(FILE_NAME, make_pdf(HANDBOOK, title=TITLE))], "Company policies", tags=["HR"]
+    )
+    desk.ingest(
+        [Upload("security.pdf", make_pdf(SECURITY, title="IT Security"))], "general", tags=["IT"]
+    )
+    desk.ingest(
+        [Upload("memo.pdf", make_pdf(SECRET, title="Settlement Memo"))], "Legal", tags=["secret"]
+    )
+    return data_dir
+
+
+def employee_chat(configure: Configure, data_dir: Path, host: str) -> AppTest:
+    configure(data_dir, host)
+    at = open_page("pages/chat.py", user="emma", roles=["employee"]).run()
+    assert not at.exception
+    return at
+
+
+def test_the_filter_offers_only_documents_and_tags_the_user_may_search(
+    tagged_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = employee_chat(configure, tagged_dir, ollama.url)
+    assert at.multiselect(key="collections").options == ["Company policies", "general"]
+    assert at.multiselect(key="filter_tags").options == ["hr", "it"]
+    assert at.multiselect(key="filter_documents").options == [
+        f"Company policies / {FILE_NAME}",
+        "general / security.pdf",
+    ]
+    at.multiselect(key="filter_documents").set_value(["general / security.pdf"]).run()
+    at.multiselect(key="collections").set_value(["Company policies"]).run()
+    assert not at.exception
+    assert at.multiselect(key="filter_tags").options == ["hr"]
+    assert at.multiselect(key="filter_documents").options == [f"Company policies / {FILE_NAME}"]
+    ask(at, VACATION_QUESTION)
+    assert VACATION_FACT in last_answer_text(at), "a document no longer offered does not filter"
+
+
+def test_answers_come_only_from_the_documents_the_filter_lets_through(
+    tagged_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    at = employee_chat(configure, tagged_dir, ollama.url)
+    at.multiselect(key="filter_tags").set_value(["hr"]).run()
+    ask(at, VACATION_QUESTION)
+    assert VACATION_FACT in last_answer_text(at)
+    assert citation_labels(at) == [VACATION_CITATION]
+
+    at.multiselect(key="filter_tags").set_value([]).run()
+    at.multiselect(key="filter_documents").set_value(["general / security.pdf"]).run()
+    chats_before = len(ollama.chats)
+    ask(at, VACATION_QUESTION)
+    answer = at.session_state["history"][-1]
+    assert {s.chunk.file_name for s in answer.sources} <= {"security.pdf"}
+    assert VACATION_FACT not in last_answer_text(at)
+    for request in ollama.chats[chats_before:]:
+        assert all(
+            VACATION_FACT not in text
+            for text in sources_and_question(request["messages"])[0].values()
+        )
+
+    at.multiselect(key="filter_tags").set_value(["hr"]).run()  # and security.pdf: none is both
+    ask(at, VACATION_QUESTION)
+    assert last_answer_text(at) == NOT_FOUND
+    assert at.session_state["history"][-1].sources == []

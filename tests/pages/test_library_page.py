@@ -11,7 +11,8 @@ from knowledge.desk import Desk
 from knowledge.settings import load_settings
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import Configure, ingest_handbook, open_page
-from tests.pages.support import FILE_NAME, TITLE, handbook_pdf
+from tests.pages.support import FILE_NAME, HANDBOOK, TITLE, handbook_pdf
+from tests.pdfs import make_pdf
 
 NEW = "➕ New collection…"
 PDF = "application/pdf"
@@ -39,13 +40,14 @@ def stored(data_dir: Path) -> Desk:
     return Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
 
 
-def upload(at: AppTest, files: list[tuple[str, bytes]], collection: str) -> AppTest:
+def upload(at: AppTest, files: list[tuple[str, bytes]], collection: str, tags: str = "") -> AppTest:
     picker = at.selectbox(key="collection_choice")
     if collection in picker.options:
         picker.select(collection)
     else:
         picker.select(NEW)
         at.text_input(key="new_collection").input(collection)
+    at.text_input(key="upload_tags").input(tags)
     at.file_uploader(key="files").set_value([(name, data, PDF) for name, data in files])
     at.form_submit_button[0].click().run()
     assert not at.exception
@@ -144,3 +146,30 @@ def test_delete_needs_a_choice_and_a_confirmation_and_removes_the_document(
     at.button[-1].click().run()
     assert [i.value for i in at.info] == ["No documents yet."]
     assert stored(data_dir).store.documents() == []
+
+
+def test_tags_given_at_upload_are_shown_and_kept_when_the_file_is_replaced(
+    knowledge, data_dir: Path
+):
+    at = upload(knowledge(), [(FILE_NAME, handbook_pdf())], "HR", tags=" Policy, HR ,policy,")
+    assert [s.value for s in at.success] == ["Done: 1 indexed, 0 failed"]
+    assert table(at, 0)["tags"] == ["policy, hr"], "the report"
+    assert table(at, 1)["tags"] == ["policy, hr"], "the documents table"
+    [doc] = stored(data_dir).store.documents()
+    assert doc.tags == ("policy", "hr")
+
+    upload(at, [(FILE_NAME, make_pdf(HANDBOOK[:2], title=TITLE))], "HR")  # no tags typed
+    assert table(at, 0)["status"] == ["replaced"]
+    assert table(at, 1)["tags"] == ["policy, hr"]
+    upload(at, [(FILE_NAME, handbook_pdf())], "HR", tags="handbook")
+    assert table(at, 0)["status"] == ["replaced"] and table(at, 1)["tags"] == ["handbook"]
+    [doc] = stored(data_dir).store.documents()
+    assert doc.tags == ("handbook",) and doc.pages == 3
+
+
+def test_a_bad_tag_stops_the_upload_with_a_clear_message(knowledge, data_dir: Path):
+    at = upload(knowledge(), [(FILE_NAME, handbook_pdf())], "HR", tags="policy, " + "x" * 41)
+    [status] = at.status
+    assert status.state == "error" and "limited to 40 characters" in status.label
+    assert stored(data_dir).store.documents() == []
+    assert [i.value for i in at.info] == ["No documents yet."]
