@@ -43,6 +43,7 @@ class Side:
     role: str
     library: str  # collection of ordinary documents
     contracts: str  # collection of contracts (clause records)
+    tag: str  # every document of the side carries it
     docs: tuple[Doc, ...]
 
     @property
@@ -55,8 +56,8 @@ class Side:
 
     @property
     def markers(self) -> list[str]:
-        """Strings only this side's documents hold: titles, file names, phrases."""
-        return [m for d in self.docs for m in (d.title, d.file_name, *d.phrases)]
+        """Strings only this side's documents hold: titles, file names, phrases, the tag."""
+        return [self.tag] + [m for d in self.docs for m in (d.title, d.file_name, *d.phrases)]
 
 
 ENGINEERING = Side(
@@ -64,6 +65,7 @@ ENGINEERING = Side(
     "engineer",
     "Engineering",
     "Engineering Contracts",
+    "propulsion-lab",
     (
         Doc(
             "turbine-maintenance.pdf",
@@ -123,6 +125,7 @@ FINANCE = Side(
     "controller",
     "Finance",
     "Finance Contracts",
+    "treasury-desk",
     (
         Doc(
             "treasury-report.pdf",
@@ -340,7 +343,7 @@ def furnish(desk: Desk) -> dict[str, set[str]]:
         for doc in side.docs:
             pdf = make_pdf(list(doc.pages), title=doc.title)
             collection = side.contracts if doc.contract else side.library
-            [report] = desk.ingest([Upload(doc.file_name, pdf)], collection)
+            [report] = desk.ingest([Upload(doc.file_name, pdf)], collection, tags=[side.tag])
             assert report.status == "added" and report.doc_id, report
             doc_ids.setdefault(side.user, set()).add(report.doc_id)
         pattern = side.library + "*"  # "Engineering*": both of the side's collections

@@ -146,7 +146,8 @@ def test_searches_never_return_the_other_sides_chunks(office: Office):
         allowed = me.collections()
         foreign = list(other(side).collections)
         their_ids = office.doc_ids[other(side).user]
-        their_docs = SearchFilter(documents=(*sorted(other(side).file_names), *sorted(their_ids)))
+        names = (*sorted(other(side).file_names), *sorted(their_ids))
+        their_docs = (SearchFilter(documents=names), SearchFilter(tags=(other(side).tag,)))
         for i, q in enumerate(questions_for(side)):
             leaks += foreign_hits(office, side, me.search(q.text, k=8), q.text)
             leaks += foreign_hits(office, side, retriever.search(q.text, allowed, 8), q.text)
@@ -156,8 +157,8 @@ def test_searches_never_return_the_other_sides_chunks(office: Office):
                 leaks += foreign_hits(office, side, me.search(q.text, requested), q.text)
                 assert me.search(q.text, foreign) == [], q.text
                 searched += 2
-            if i % 4 == 0:  # nor does naming their documents in the metadata filter
-                assert me.search(q.text, where=their_docs) == [], q.text
+            if i % 4 == 0:  # nor does naming their documents or tag in the metadata filter
+                assert me.search(q.text, where=their_docs[i // 4 % 2]) == [], q.text
                 searched += 1
     assert not leaks, f"{len(leaks)} foreign chunks, e.g. {leaks[:5]}"
     assert searched >= 1000
@@ -178,6 +179,10 @@ def test_the_same_questions_find_the_documents_they_name_for_a_user_holding_both
         found = [q for q in named if q.target in {h.chunk.file_name for h in carla.search(q.text)}]
         assert len(found) >= 0.8 * len(named), (side.user, len(found), len(named))
         assert {q.target for q in found} == side.file_names
+        for doc in side.docs:  # and so do the metadata filters the sides get nothing from
+            for where in (SearchFilter(documents=(doc.file_name,)), SearchFilter(tags=(side.tag,))):
+                hits = carla.search(probe(doc), where=where)
+                assert hits and {h.chunk.file_name for h in hits} <= side.file_names, doc.title
 
 
 # Answers -------------------------------------------------------------------------------------

@@ -118,3 +118,4 @@ def test_a_user_holding_both_sides_sees_the_documents_these_questions_name(
         shown = rendered(ask(at, probe(doc)))
         assert doc.title in shown, shown
         assert leaked_text(shown, other(side), ""), "the detector sees the other side's text"
+        assert leaked_text(texts(at.sidebar), other(side), ""), "and the other side's documents"
