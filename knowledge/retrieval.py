@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ from knowledge.store import KnowledgeStore
 from knowledge.types import Chunk, ScoredChunk
 
 RRF_K = 60
+# A document's profile, for questions that name their document: its title, file name and the
+# opening of its text (a cover page names the parties of a contract, the issuer of a filing).
+PROFILE_CHARS = 2000
+PROFILE_NAMES = 30
 
 
 def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
@@ -42,6 +47,25 @@ def focus_query(query: str) -> str:
     return parts[-1] if len(parts) > 1 else query
 
 
+def profile_text(chunks: Sequence[Chunk], title_weight: int = 2) -> str:
+    """What a document is known by: the title, the words of its file name, its opening and
+    the names it uses most (where a table of contents fills the opening, the parties of a
+    contract or the issuer of a filing are still among them)."""
+    first = chunks[0]
+    file_words = re.sub(r"[_\W]+", " ", first.file_name.rsplit(".", 1)[0])
+    opening = ""
+    for chunk in chunks:
+        if len(opening) >= PROFILE_CHARS:
+            break
+        opening += " " + chunk.text
+    counts = Counter(
+        w.lower() for c in chunks for w in name_words(c.text).split() if not w.isdigit()
+    )
+    names = " ".join(w for w, n in counts.most_common(PROFILE_NAMES) if n > 1)
+    title = " ".join([first.title] * title_weight)
+    return f"{title} {file_words} {opening[:PROFILE_CHARS]} {names}"
+
+
 @dataclass
 class _KeywordIndex:
     revision: int
@@ -49,6 +73,9 @@ class _KeywordIndex:
     doc_ids: np.ndarray
     tokenizer: object
     bm25: object
+    profile_docs: list[str]  # one BM25 row per document: its profile
+    profile_tokenizer: object
+    profile_bm25: object
 
 
 class KeywordIndexes:
@@ -85,7 +112,27 @@ class KeywordIndexes:
             bm25 = bm25s.BM25()
             bm25.index(tokens, show_progress=False)
             doc_ids = np.asarray([c.doc_id for c in chunks])
-            built = _KeywordIndex(revision, [c.id for c in chunks], doc_ids, tokenizer, bm25)
+            by_doc: dict[str, list[Chunk]] = {}
+            for c in chunks:  # in document order: the first chunks open the document
+                by_doc.setdefault(c.doc_id, []).append(c)
+            profile_tokenizer = Tokenizer(stopwords="en")
+            profiles = profile_tokenizer.tokenize(
+                [profile_text(members, self._title_weight) for members in by_doc.values()],
+                return_as="ids",
+                show_progress=False,
+            )
+            profile_bm25 = bm25s.BM25()
+            profile_bm25.index(profiles, show_progress=False)
+            built = _KeywordIndex(
+                revision,
+                [c.id for c in chunks],
+                doc_ids,
+                tokenizer,
+                bm25,
+                list(by_doc),
+                profile_tokenizer,
+                profile_bm25,
+            )
             self._indexes[collection] = built
             return built
 
@@ -114,6 +161,60 @@ class KeywordIndexes:
             if s > 0
         ]
 
+    def document_scores(self, collection: str, text: str) -> dict[str, float]:
+        """BM25 of the text against every document's profile (doc id -> score)."""
+        index = self._index(collection)
+        if index is None:
+            return {}
+        tokens = index.profile_tokenizer.tokenize(  # type: ignore[attr-defined]
+            [text], update_vocab=False, return_as="ids", show_progress=False
+        )
+        positions, scores = index.profile_bm25.retrieve(  # type: ignore[attr-defined]
+            tokens, k=len(index.profile_docs), show_progress=False
+        )
+        return {
+            index.profile_docs[int(p)]: float(s)
+            for p, s in zip(positions[0], scores[0], strict=True)
+        }
+
+
+_WORD = re.compile(r"[^\W_][\w'&.-]*")
+_SENTENCE_END = re.compile(r"[.?!;:]$")
+
+
+def name_words(query: str) -> str:
+    """The words by which a question names something: capitalised words that do not start a
+    sentence, acronyms and words with digits ("Apple's", "NVIDIA", "Q2 2023", "Acme Corp")."""
+    kept = []
+    sentence_start = True
+    for match in _WORD.finditer(query):
+        word = match.group().rstrip(".-'")
+        if word and (
+            (word[0].isupper() and not sentence_start)
+            or (len(word) > 1 and word.isupper())
+            or any(ch.isdigit() for ch in word)
+        ):
+            kept.append(word)
+        following = query[match.end() : match.end() + 1]
+        sentence_start = bool(_SENTENCE_END.search(match.group() + following.strip()))
+    return " ".join(kept)
+
+
+def named_documents(
+    scores: dict[str, float], share: float = 0.6, distinct: float = 3.0, most: int = 5
+) -> list[str]:
+    """The documents a question names: those whose profile matches it far better than the
+    average document does (a name, a party, an issuer), best first; none for a question that
+    could be about any of them."""
+    if len(scores) < 2:
+        return []
+    best = max(scores.values())
+    mean = sum(scores.values()) / len(scores)
+    if best <= 0 or best < distinct * mean:
+        return []
+    ordered = sorted(scores, key=lambda d: (-scores[d], d))
+    return [d for d in ordered if scores[d] >= share * best][:most]
+
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
     fused: dict[str, float] = {}
@@ -124,10 +225,11 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = RRF_K) ->
 
 
 class Retriever:
-    """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus), for questions in
-    several parts: within the few documents that stage 1 points at, rank again by the part of
-    the question that asks something, so a question that names its document still finds the
-    right page."""
+    """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus), for questions that
+    name their documents ("Apple's gross margin", "the supply agreement between A and B") and
+    for questions in several parts: within the documents named (matched by their profiles),
+    else the few that stage 1 points at, rank again by the part of the question that asks
+    something, so the right document's right page wins over look-alike passages elsewhere."""
 
     def __init__(
         self,
@@ -172,11 +274,12 @@ class Retriever:
         ranked = sorted(fused, key=lambda i: (-fused[i], -similarity.get(i, 0.0), i))
         chunks = self.store.chunks(ranked)
         ranked = [i for i in ranked if i in chunks and kept(chunks[i])]
-        if self.focus and ranked and focus_query(query) != query:
-            # Only multi-part questions: for a single question the within-document ranking
-            # repeats the first stage and crowds out other documents (measured: policies MRR
-            # 0.95 -> 0.92), while separating "which document" from "what about it" is the gain.
-            ranked = self._focus(query, vector, ranked, fused, chunks, similarity)
+        named = self._named_documents(query, collections, documents) if self.focus else {}
+        if self.focus and ranked and (named or focus_query(query) != query):
+            # Not for every question: for one that names no document, the within-document
+            # ranking repeats the first stage and crowds out other documents (measured: policies
+            # MRR 0.95 -> 0.92); separating "which document" from "what about it" is the gain.
+            ranked = self._focus(query, vector, ranked, fused, chunks, similarity, named)
         # both filters once more, after every stage: nothing outside them
         results = [chunks[i] for i in ranked if kept(chunks[i])][:k]
         self._fill_similarity(results, vector, similarity)
@@ -207,6 +310,22 @@ class Retriever:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + score
         return fused
 
+    def _named_documents(
+        self, query: str, collections: Sequence[str], documents: set[str] | None
+    ) -> dict[str, str]:
+        """The documents the question names (doc id -> collection), within the filters."""
+        names = name_words(query)
+        if not names:
+            return {}
+        scores: dict[str, float] = {}
+        home: dict[str, str] = {}
+        for collection in collections:
+            for doc_id, score in self.keywords.document_scores(collection, names).items():
+                if documents is None or doc_id in documents:
+                    scores[doc_id] = score
+                    home[doc_id] = collection
+        return {doc_id: home[doc_id] for doc_id in named_documents(scores)}
+
     def _focus(
         self,
         query: str,
@@ -215,17 +334,19 @@ class Retriever:
         fused: dict[str, float],
         chunks: dict[str, Chunk],
         similarity: dict[str, float],
+        named: dict[str, str],
     ) -> list[str]:
-        docs = focus_documents(ranked[:20], fused, chunks)
+        if named:
+            docs = list(named)
+            homes = set(named.values())
+        else:
+            docs = focus_documents(ranked[:20], fused, chunks)
+            homes = {chunks[i].collection for i in ranked[:20] if chunks[i].doc_id in docs}
         asked = focus_query(query)
         asked_vector = vector if asked == query else self.embedder.embed_query(asked)
-        by_collection: dict[str, list[str]] = {}
-        for chunk_id in ranked[:20]:
-            if chunks[chunk_id].doc_id in docs:
-                by_collection.setdefault(chunks[chunk_id].collection, [])
         within_vector: list[tuple[str, float]] = []
         within_keyword: list[str] = []
-        for collection in by_collection:
+        for collection in sorted(homes):
             members = self.store.chunk_ids(collection, docs)
             vectors = self.store.index.get_vectors(collection, members)
             for chunk_id, stored in vectors.items():

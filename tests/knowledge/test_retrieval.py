@@ -90,3 +90,48 @@ def test_question_naming_its_document_finds_the_right_page(desk):
     assert top.chunk.file_name == "acme.pdf"
     assert top.chunk.page_start <= 4 <= top.chunk.page_end
     assert "Delaware" in top.chunk.text
+
+
+def test_name_words_are_the_names_a_question_uses():
+    from knowledge.retrieval import name_words
+
+    assert name_words("How has Apple's total net sales changed?") == "Apple's"
+    assert name_words("In Q1 2023, how did Intel's spending change?") == "Q1 2023 Intel's"
+    assert name_words("What was NVIDIA's margin? Is it rising?") == "NVIDIA's"
+    assert name_words("What does the policy say about data retention?") == ""
+
+
+def test_named_documents_only_when_a_few_stand_out():
+    from knowledge.retrieval import named_documents
+
+    others = {f"other-{i}": 0.25 * (i % 3) for i in range(8)}
+    assert named_documents({"a": 9.0, "b": 8.0, "c": 4.0, **others}) == ["a", "b"]
+    assert named_documents({"a": 2.0, "b": 1.8, "c": 1.9, "d": 1.7}) == []  # nothing stands out
+    assert named_documents({"a": 0.0, "b": 0.0}) == []
+    assert named_documents({"a": 5.0}) == []  # one document: nothing to choose
+
+
+FILING = [
+    "QUARTERLY REPORT. {company} Inc. Form 10-Q for the quarter ended June 30.",
+    "Table of contents. Part I financial information. Part II other information.",
+    "Foreign exchange. A stronger dollar reduced net sales by 4 percent this quarter.",
+    "{company} Inc. recorded gross margin of {margin} percent on products.",
+]
+
+
+def test_question_naming_a_company_searches_its_filing_first(desk):
+    """The chunk about foreign exchange never names its company; the filing does, elsewhere.
+    Without the document stage the look-alike chunk of the other filing can win."""
+    for company, margin in (("Orchard", "36"), ("Juniper", "41"), ("Willow", "52")):
+        pages = [p.format(company=company, margin=margin) for p in FILING]
+        if company == "Juniper":  # the best-matching wording sits in another company's filing
+            pages[2] = "Foreign exchange rates: the foreign exchange impact reduced net sales."
+        name = f"2023_Q2_{company[:4].upper()}.pdf"
+        desk.ingest([Upload(name, make_pdf(pages, title=f"2023 Q2 {company[:4].upper()}"))], "10Q")
+    question = "What impact did foreign exchange rates have on Orchard's net sales?"
+    [top, *_] = desk.search(question, ["10Q"], 3)
+    assert top.chunk.file_name == "2023_Q2_ORCH.pdf"
+    assert top.chunk.page_start <= 3 <= top.chunk.page_end
+    desk.retriever.focus = False  # the stage switched off: the look-alike page wins
+    [top, *_] = desk.search(question, ["10Q"], 3)
+    assert top.chunk.file_name == "2023_Q2_JUNI.pdf"
