@@ -225,7 +225,6 @@ def banned_phrases_from_rows(rows: Iterable[dict[str, object]]) -> tuple[BannedP
     )
 
 
-
 def _names(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(" ".join(v.split()) for v in values if v and v.strip()))
 
