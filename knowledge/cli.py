@@ -284,7 +284,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             positives.append(max((r.score for r in own), default=0.0))
             negatives.append(max((r.score for r in foreign), default=0.0))
     s = desk.settings
-    summary = {
+    summary: dict[str, object] = {
         "evidence": "highest cosine similarity among the top-k passages",
         "separation": separation(positives, negatives),
         "current": {
@@ -292,8 +292,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "weak_below": rates_at(positives, negatives, s.weak_below),
         },
     }
+    if args.unanswerable:
+        by_name = {d.resolve().name: c for d, c in zip(sets, collections, strict=True)}
+        hard = [
+            max((r.score for r in desk.search(question, [by_name[name]], s.top_k)), default=0.0)
+            for name, question in _unanswerable(Path(args.unanswerable), set(by_name))
+        ]
+        summary["hard_negatives"] = {
+            "what": "in-domain questions the collection does not answer",
+            "separation": separation(positives, hard),
+            "abstain_below": rates_at(positives, hard, s.abstain_below),
+            "weak_below": rates_at(positives, hard, s.weak_below),
+        }
     _print_json(summary)
     return 0
+
+
+def _unanswerable(path: Path, datasets: set[str]) -> list[tuple[str, str]]:
+    """(dataset, question) lines of a JSONL file: questions that dataset's documents do not
+    answer although they are on its topic."""
+    pairs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            name, question = str(raw["dataset"]), str(raw["question"])
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise KdeskError(f"{path}:{n}: not a valid line ({exc})") from None
+        if name not in datasets:
+            raise KdeskError(f"{path}:{n}: dataset {name!r} is not among those given")
+        pairs.append((name, question))
+    return pairs
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -385,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="measure how well evidence separates answerable questions")
     p.add_argument("datasets", nargs="+")
     p.add_argument("--limit", type=int, default=200, help="questions per dataset")
+    p.add_argument(
+        "--unanswerable",
+        help='JSONL of {"dataset": NAME, "question": ...}: in-domain questions it does not answer',
+    )
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("bench", help="measure ingest and query speed beside the machine's limits")

@@ -219,3 +219,48 @@ def test_bad_filters_and_tags_get_a_clear_error(env, docs, capsys):
     assert "limited to 40 characters" in capsys.readouterr().err
     code, out = run(capsys, "search", "hotel", "--json")
     assert code == 0 and out["results"] == [], "the refused ingest stored nothing"
+
+
+def _dataset(root: Path, name: str, pdf: bytes, questions: list[str]) -> Path:
+    folder = root / name
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / f"{name}.pdf").write_bytes(pdf)
+    lines = [
+        {"id": str(i), "question": q, "evidence": [{"doc": f"{name}.pdf", "page": None}]}
+        for i, q in enumerate(questions)
+    ]
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    return folder
+
+
+def test_calibrate_measures_easy_and_hard_negatives(env, tmp_path, capsys):
+    expenses = _dataset(
+        tmp_path,
+        "expenses",
+        make_pdf(POLICY, title="Expenses Policy"),
+        ["When must expense claims be submitted?", "What is the hotel limit per night?"],
+    )
+    security = _dataset(
+        tmp_path,
+        "security",
+        make_pdf(["Passwords must be at least 14 characters.", "Report lost laptops in an hour."]),
+        ["How long must a password be?", "When must a lost laptop be reported?"],
+    )
+    hard = tmp_path / "unanswerable.jsonl"
+    hard.write_text(json.dumps({"dataset": "expenses", "question": "Is there a gym allowance?"}))
+    code, out = run(capsys, "calibrate", str(expenses), str(security), "--unanswerable", str(hard))
+    assert code == 0
+    easy = out["separation"]
+    assert (easy["answerable"], easy["unanswerable"]) == (4, 4)
+    assert easy["auc"] > 0.9  # each question's own document beats the other set's
+    assert 0 <= easy["false_abstention_rate"] <= 1 and 0 <= easy["false_answer_rate"] <= 1
+    assert out["hard_negatives"]["separation"]["unanswerable"] == 1
+    assert set(out["hard_negatives"]["abstain_below"]) == {
+        "threshold",
+        "false_abstention_rate",
+        "false_answer_rate",
+    }
+
+    hard.write_text(json.dumps({"dataset": "nowhere", "question": "?"}))
+    assert main(["calibrate", str(expenses), str(security), "--unanswerable", str(hard)]) == 2
+    assert "'nowhere' is not among those given" in capsys.readouterr().err
