@@ -275,6 +275,10 @@ class Retriever:
         chunks = self.store.chunks(ranked)
         ranked = [i for i in ranked if i in chunks and kept(chunks[i])]
         named = self._named_documents(query, collections, documents) if self.focus else {}
+        # a name is confirmed by content: the document must be among stage 1's candidates
+        # (measured: policies doc_hit@5 0.984 -> 0.988, the other sets unchanged)
+        candidates = {chunks[i].doc_id for i in ranked[: self.candidates]}
+        named = {d: home for d, home in named.items() if d in candidates}
         if self.focus and ranked and (named or focus_query(query) != query):
             # Not for every question: for one that names no document, the within-document
             # ranking repeats the first stage and crowds out other documents (measured: policies
