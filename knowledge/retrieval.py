@@ -297,22 +297,28 @@ class Retriever:
         doc_ids: Sequence[str] | None,
         similarity: dict[str, float],
     ) -> dict[str, float]:
-        fused: dict[str, float] = {}
+        vector_hits: list[tuple[str, float]] = []
+        keyword_hits: list[tuple[str, float]] = []
         for collection in collections:
             members = None  # with doc_ids: their chunks here, the only ones a query may find
             if doc_ids is not None:
                 members = self.store.chunk_ids(collection, doc_ids)
                 if not members:
                     continue
-            vector_hits = self.store.index.query(collection, vector, self.candidates, members)
-            similarity.update(vector_hits)
-            rankings = [[i for i, _ in vector_hits]]
+            vector_hits += self.store.index.query(collection, vector, self.candidates, members)
             if self.hybrid:
-                hits = self.keywords.query(collection, query, self.candidates, doc_ids)
-                rankings.append([i for i, _ in hits])
-            for chunk_id, score in reciprocal_rank_fusion(rankings).items():
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + score
-        return fused
+                keyword_hits += self.keywords.query(collection, query, self.candidates, doc_ids)
+        similarity.update(vector_hits)
+        # one ranking per retriever over all collections, by score (a cosine means the same in
+        # every collection): fusing each collection's ranks alone would put every collection's
+        # best passage first, however poor
+        rankings = [vector_hits, keyword_hits] if self.hybrid else [vector_hits]
+        return reciprocal_rank_fusion(
+            [
+                [i for i, _ in sorted(hits, key=lambda h: -h[1])[: self.candidates]]
+                for hits in rankings
+            ]
+        )
 
     def _named_documents(
         self, query: str, collections: Sequence[str], documents: set[str] | None

@@ -135,3 +135,20 @@ def test_question_naming_a_company_searches_its_filing_first(desk):
     desk.retriever.focus = False  # the stage switched off: the look-alike page wins
     [top, *_] = desk.search(question, ["10Q"], 3)
     assert top.chunk.file_name == "2023_Q2_JUNI.pdf"
+
+
+def test_the_best_passage_wins_across_collections(desk):
+    """Ranks fused per collection would put every collection's best passage first, however
+    poor: the leave policy's only passage (first by vector and by keyword in its collection)
+    would beat the contract's renewal clause (first by vector only in its own)."""
+    leave = ["Leave Policy\n\nEmployees on a fixed-term contract get annual leave pro rata."]
+    services = "This services contract covers the services Northwind Ltd provides to Contoso Ltd. "
+    contract = [
+        "SERVICES CONTRACT\n\n" + services * 6,
+        "2. Term\n\nThe agreement runs for 24 months. It renews automatically for successive "
+        "one-year terms unless either party gives 90 days notice before the end of a term. " * 4,
+    ]
+    desk.ingest([Upload("leave.pdf", make_pdf(leave, title="Leave Policy"))], "Policies")
+    desk.ingest([Upload("msa.pdf", make_pdf(contract, title="Services Contract"))], "Deals")
+    results = desk.search("When does the services contract renew?", ["Policies", "Deals"], 3)
+    assert results[0].chunk.file_name == "msa.pdf" and "renews" in results[0].chunk.text
