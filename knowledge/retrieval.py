@@ -22,6 +22,9 @@ RRF_K = 60
 # opening of its text (a cover page names the parties of a contract, the issuer of a filing).
 PROFILE_CHARS = 2000
 PROFILE_NAMES = 30
+# Up to this many chunks a collection's vectors are also held in memory and searched exactly:
+# as fast as the HNSW graph here (the query embedding dominates) and never misses a neighbour
+EXACT_SEARCH_MAX = 300_000
 
 
 def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
@@ -67,7 +70,7 @@ def profile_text(chunks: Sequence[Chunk], title_weight: int = 2) -> str:
 
 
 @dataclass
-class _KeywordIndex:
+class _CollectionIndex:
     revision: int
     ids: list[str]
     doc_ids: np.ndarray
@@ -76,18 +79,22 @@ class _KeywordIndex:
     profile_docs: list[str]  # one BM25 row per document: its profile
     profile_tokenizer: object
     profile_bm25: object
+    vectors: np.ndarray | None  # row i: the vector of ids[i] (zeros if missing); None: too many
+    has_vector: np.ndarray | None
 
 
-class KeywordIndexes:
-    """One in-memory BM25 index per collection, rebuilt when the collection's revision moves."""
+class MemoryIndexes:
+    """In-memory indexes per collection, rebuilt when the collection's revision moves: BM25
+    over the chunks, BM25 over the documents' profiles, and the chunk vectors for exact
+    search."""
 
     def __init__(self, store: KnowledgeStore, title_weight: int = 2) -> None:
         self._store = store
         self._title_weight = title_weight
-        self._indexes: dict[str, _KeywordIndex] = {}
+        self._indexes: dict[str, _CollectionIndex] = {}
         self._lock = threading.Lock()
 
-    def _index(self, collection: str) -> _KeywordIndex | None:
+    def _index(self, collection: str) -> _CollectionIndex | None:
         revision = self._store.revision(collection)
         cached = self._indexes.get(collection)
         if cached and cached.revision == revision:
@@ -123,15 +130,28 @@ class KeywordIndexes:
             )
             profile_bm25 = bm25s.BM25()
             profile_bm25.index(profiles, show_progress=False)
-            built = _KeywordIndex(
+            ids = [c.id for c in chunks]
+            vectors = has_vector = None
+            if len(ids) <= EXACT_SEARCH_MAX:
+                stored = self._store.index.get_vectors(collection, ids)
+                dimension = len(next(iter(stored.values()))) if stored else 0
+                vectors = np.zeros((len(ids), dimension), dtype=np.float32)
+                has_vector = np.zeros(len(ids), dtype=bool)
+                for row, chunk_id in enumerate(ids):
+                    if chunk_id in stored:
+                        vectors[row] = stored[chunk_id]
+                        has_vector[row] = True
+            built = _CollectionIndex(
                 revision,
-                [c.id for c in chunks],
+                ids,
                 doc_ids,
                 tokenizer,
                 bm25,
                 list(by_doc),
                 profile_tokenizer,
                 profile_bm25,
+                vectors,
+                has_vector,
             )
             self._indexes[collection] = built
             return built
@@ -160,6 +180,28 @@ class KeywordIndexes:
             for p, s in zip(positions[0], scores[0], strict=True)
             if s > 0
         ]
+
+    def vector_query(
+        self, collection: str, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]] | None:
+        """Nearest chunks by exact cosine search (optionally of the given documents only);
+        None where the collection is too large to hold in memory (use the vector index)."""
+        index = self._index(collection)
+        if index is None:
+            return []
+        if index.vectors is None or index.has_vector is None:
+            return None
+        keep = index.has_vector
+        if doc_ids is not None:
+            keep = keep & np.isin(index.doc_ids, list(doc_ids))
+        rows = np.flatnonzero(keep)
+        if not len(rows) or not index.vectors.shape[1]:
+            return []
+        scores = index.vectors[rows] @ vector.astype(np.float32)
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(index.ids[int(rows[j])], float(scores[j])) for j in top]
 
     def document_scores(self, collection: str, text: str) -> dict[str, float]:
         """BM25 of the text against every document's profile (doc id -> score)."""
@@ -246,7 +288,7 @@ class Retriever:
         self.candidates = candidates
         self.hybrid = hybrid
         self.focus = focus
-        self.keywords = KeywordIndexes(store, title_weight)
+        self.keywords = MemoryIndexes(store, title_weight)
 
     def search(
         self,
@@ -305,7 +347,10 @@ class Retriever:
                 members = self.store.chunk_ids(collection, doc_ids)
                 if not members:
                     continue
-            vector_hits += self.store.index.query(collection, vector, self.candidates, members)
+            exact = self.keywords.vector_query(collection, vector, self.candidates, doc_ids)
+            if exact is None:  # too large to hold in memory: the HNSW graph
+                exact = self.store.index.query(collection, vector, self.candidates, members)
+            vector_hits += exact
             if self.hybrid:
                 keyword_hits += self.keywords.query(collection, query, self.candidates, doc_ids)
         similarity.update(vector_hits)

@@ -118,14 +118,15 @@ class ChromaIndex:
     def get_vectors(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        result = self._collection(collection).get(ids=list(ids), include=["embeddings"])
-        embeddings = result["embeddings"]
-        if embeddings is None:
-            return {}
-        return {
-            i: np.asarray(v, dtype=np.float32)
-            for i, v in zip(result["ids"], embeddings, strict=True)
-        }
+        found: dict[str, np.ndarray] = {}
+        target = self._collection(collection)
+        for start in range(0, len(ids), ADD_BATCH):
+            result = target.get(ids=list(ids[start : start + ADD_BATCH]), include=["embeddings"])
+            embeddings = result["embeddings"]
+            if embeddings is not None:
+                for i, v in zip(result["ids"], embeddings, strict=True):
+                    found[i] = np.asarray(v, dtype=np.float32)
+        return found
 
     def count(self, collection: str) -> int:
         return int(self._collection(collection).count())

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 
+from knowledge import retrieval
 from knowledge.answering import NOT_FOUND
 from knowledge.desk import Desk, Upload
 from knowledge.errors import KdeskError, NotFoundError
@@ -303,32 +304,50 @@ def test_the_keyword_query_itself_is_filtered(crowded: Desk, monkeypatch):
     assert hit.chunk.file_name == "travel-faq.pdf"
 
 
-def test_every_query_of_every_stage_gets_the_filter(library: Desk, monkeypatch):
+@pytest.mark.parametrize("vectors", ["exact in memory", "vector index"])
+def test_every_query_of_every_stage_gets_the_filter(library: Desk, monkeypatch, vectors: str):
+    if vectors == "vector index":  # a collection too large to hold its vectors in memory
+        monkeypatch.setattr(retrieval, "EXACT_SEARCH_MAX", 0)
+        library.retriever.keywords = retrieval.MemoryIndexes(library.store)
     allowed_docs = set(
         library.store.filtered_doc_ids(["Finance", "IT"], SearchFilter(tags=("it",)))
     )
     allowed_chunks = set(library.store.chunk_ids("IT", list(allowed_docs)))
     vector_calls: list = []
     keyword_calls: list = []
+    exact_hits: list = []
     index_query = library.store.index.query
+    exact_query = library.retriever.keywords.vector_query
     keyword_query = library.retriever.keywords.query
 
     def spy_vector(collection, vector, k, ids=None):
         vector_calls.append((collection, ids))
         return index_query(collection, vector, k, ids)
 
+    def spy_exact(collection, vector, k, doc_ids=None):
+        found = exact_query(collection, vector, k, doc_ids)
+        exact_hits.append((collection, doc_ids, found))
+        return found
+
     def spy_keyword(collection, text, k, doc_ids=None):
         keyword_calls.append((collection, doc_ids))
         return keyword_query(collection, text, k, doc_ids)
 
     monkeypatch.setattr(library.store.index, "query", spy_vector)
+    monkeypatch.setattr(library.retriever.keywords, "vector_query", spy_exact)
     monkeypatch.setattr(library.retriever.keywords, "query", spy_keyword)
     # a question in two parts runs the focus stage too; it names the expenses policy
     question = "Consider the Travel and Expenses Policy; what is the hotel limit per night?"
     hits = library.search(question, ["Finance", "IT"], 5, where=SearchFilter(tags=("it",)))
     assert hits and files(hits) == {"security.pdf"}
-    # Finance holds none of the documents: it is not even queried
-    assert [c for c, _ in vector_calls] == ["IT"] and set(vector_calls[0][1]) == allowed_chunks
+    assert all(set(d) <= allowed_docs for _, d, _ in exact_hits)
+    if vectors == "vector index":
+        # Finance holds none of the documents: it is not even queried
+        assert [c for c, _ in vector_calls] == ["IT"] and set(vector_calls[0][1]) == allowed_chunks
+    else:
+        assert vector_calls == []  # every vector query was the exact one, filtered
+        found = {i for _, _, hits in exact_hits for i, _ in hits}
+        assert found and found <= allowed_chunks
     assert len(keyword_calls) >= 2, "first stage and focus stage"
     assert all(c == "IT" and set(d) <= allowed_docs for c, d in keyword_calls)
 
