@@ -26,5 +26,6 @@ def test_query_figures_per_pipeline_and_size(settings: Settings, embedder, desk:
         assert isinstance(row, dict) and row["chunks"] == int(size)
         for stage in ("vector_only_ms", "hybrid_ms", "default_multi_part_ms", "limit_ms"):
             assert 0 < row[stage]["p50"] <= row[stage]["p95"], stage
-        # on a few hundred vectors the tuned HNSW graph finds the exact neighbours
-        assert row["recall_at_10"] >= 0.95
+        assert row["recall_at_10"] == 1.0  # retrieval searches these vectors exactly
+        # on a few hundred vectors the tuned HNSW graph finds the exact neighbours too
+        assert row["hnsw_recall_at_10"] >= 0.95
