@@ -263,7 +263,7 @@ def _eval_naive(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Answerable: each set's questions against its own collection. Unanswerable: the same
     questions against the next set's collection (which cannot hold their answers)."""
-    from knowledge.evaluation import load_questions, rates_at, separation
+    from knowledge.evaluation import load_questions, load_unanswerable, rates_at, separation
 
     desk = _desk()
     sets = [Path(d) for d in args.datasets]
@@ -296,7 +296,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         by_name = {d.resolve().name: c for d, c in zip(sets, collections, strict=True)}
         hard = [
             max((r.score for r in desk.search(question, [by_name[name]], s.top_k)), default=0.0)
-            for name, question in _unanswerable(Path(args.unanswerable), set(by_name))
+            for name, question in load_unanswerable(Path(args.unanswerable), set(by_name))
         ]
         summary["hard_negatives"] = {
             "what": "in-domain questions the collection does not answer",
@@ -306,24 +306,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         }
     _print_json(summary)
     return 0
-
-
-def _unanswerable(path: Path, datasets: set[str]) -> list[tuple[str, str]]:
-    """(dataset, question) lines of a JSONL file: questions that dataset's documents do not
-    answer although they are on its topic."""
-    pairs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            name, question = str(raw["dataset"]), str(raw["question"])
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise KdeskError(f"{path}:{n}: not a valid line ({exc})") from None
-        if name not in datasets:
-            raise KdeskError(f"{path}:{n}: dataset {name!r} is not among those given")
-        pairs.append((name, question))
-    return pairs
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,21 +39,43 @@ class Hit:
     score: float
 
 
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-empty line of a JSONL file."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise KdeskError(f"{path}:{n}: not JSON ({exc})") from None
+
+
 def load_questions(dataset: Path) -> list[Question]:
     path = dataset / "questions.jsonl"
     if not path.is_file() or not (dataset / "docs").is_dir():
         raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
     questions = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for n, raw in read_jsonl(path):
         try:
-            raw = json.loads(line)
             evidence = tuple(Evidence(e["doc"], e.get("page")) for e in raw.get("evidence", []))
             questions.append(Question(str(raw["id"]), raw["question"], evidence))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise KdeskError(f"{path}:{n}: not a valid question line ({exc})") from None
     return questions
+
+
+def load_unanswerable(path: Path, datasets: set[str]) -> list[tuple[str, str]]:
+    """(dataset, question) pairs of a JSONL file: questions that the dataset's documents do not
+    answer although they are on its topic (hard negatives for `kdesk calibrate`)."""
+    pairs = []
+    for n, raw in read_jsonl(path):
+        try:
+            name, question = str(raw["dataset"]), str(raw["question"])
+        except (KeyError, TypeError) as exc:
+            raise KdeskError(f"{path}:{n}: not a valid line ({exc})") from None
+        if name not in datasets:
+            raise KdeskError(f"{path}:{n}: dataset {name!r} is not among those given")
+        pairs.append((name, question))
+    return pairs
 
 
 def is_relevant(hit: Hit, question: Question) -> bool:
