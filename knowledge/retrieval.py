@@ -133,14 +133,7 @@ class MemoryIndexes:
             ids = [c.id for c in chunks]
             vectors = has_vector = None
             if len(ids) <= EXACT_SEARCH_MAX:
-                stored = self._store.index.get_vectors(collection, ids)
-                dimension = len(next(iter(stored.values()))) if stored else 0
-                vectors = np.zeros((len(ids), dimension), dtype=np.float32)
-                has_vector = np.zeros(len(ids), dtype=bool)
-                for row, chunk_id in enumerate(ids):
-                    if chunk_id in stored:
-                        vectors[row] = stored[chunk_id]
-                        has_vector[row] = True
+                vectors, has_vector = self._vectors(collection, ids, cached)
             built = _CollectionIndex(
                 revision,
                 ids,
@@ -181,6 +174,29 @@ class MemoryIndexes:
             if s > 0
         ]
 
+    def _vectors(
+        self, collection: str, ids: list[str], previous: _CollectionIndex | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of ``ids`` in their order; those already held are kept, only the new
+        ones are read from the vector index (an upload does not reload a large collection)."""
+        held: dict[str, np.ndarray] = {}
+        if previous is not None and previous.vectors is not None:
+            assert previous.has_vector is not None
+            held = {
+                chunk_id: previous.vectors[row]
+                for row, chunk_id in enumerate(previous.ids)
+                if previous.has_vector[row]
+            }
+        held.update(self._store.index.get_vectors(collection, [i for i in ids if i not in held]))
+        dimension = len(next(iter(held.values()))) if held else 0
+        vectors = np.zeros((len(ids), dimension), dtype=np.float32)
+        has_vector = np.zeros(len(ids), dtype=bool)
+        for row, chunk_id in enumerate(ids):
+            if chunk_id in held:
+                vectors[row] = held[chunk_id]
+                has_vector[row] = True
+        return vectors, has_vector
+
     def vector_query(
         self, collection: str, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[str, float]] | None:
@@ -194,14 +210,16 @@ class MemoryIndexes:
         keep = index.has_vector
         if doc_ids is not None:
             keep = keep & np.isin(index.doc_ids, list(doc_ids))
-        rows = np.flatnonzero(keep)
-        if not len(rows) or not index.vectors.shape[1]:
+        kept = int(keep.sum())
+        if not kept or not index.vectors.shape[1]:
             return []
-        scores = index.vectors[rows] @ vector.astype(np.float32)
-        k = min(k, len(rows))
+        # the whole matrix at once, then the mask: selecting rows first would copy it
+        scores = index.vectors @ vector.astype(np.float32)
+        scores[~keep] = -np.inf
+        k = min(k, kept)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(index.ids[int(rows[j])], float(scores[j])) for j in top]
+        return [(index.ids[int(j)], float(scores[j])) for j in top]
 
     def document_scores(self, collection: str, text: str) -> dict[str, float]:
         """BM25 of the text against every document's profile (doc id -> score)."""

@@ -152,3 +152,29 @@ def test_the_best_passage_wins_across_collections(desk):
     desk.ingest([Upload("msa.pdf", make_pdf(contract, title="Services Contract"))], "Deals")
     results = desk.search("When does the services contract renew?", ["Policies", "Deals"], 3)
     assert results[0].chunk.file_name == "msa.pdf" and "renews" in results[0].chunk.text
+
+
+def test_vectors_in_memory_are_exact_and_reloaded_only_for_new_chunks(loaded, monkeypatch):
+    store, keywords = loaded.store, loaded.retriever.keywords
+    query = loaded.embedder.embed_query("How long must passwords be?")
+    ids = [c.id for c in store.collection_chunks("IT")]
+    exact = sorted(
+        ((i, float(v @ query)) for i, v in store.index.get_vectors("IT", ids).items()),
+        key=lambda pair: -pair[1],
+    )
+    found = keywords.vector_query("IT", query, 3)
+    assert [i for i, _ in found] == [i for i, _ in exact[:3]]
+    assert all(abs(s - e) < 1e-5 for (_, s), (_, e) in zip(found, exact, strict=False))
+
+    read: list[str] = []
+    get_vectors = store.index.get_vectors
+
+    def spy(collection, wanted):
+        read.extend(wanted)
+        return get_vectors(collection, wanted)
+
+    monkeypatch.setattr(store.index, "get_vectors", spy)
+    loaded.ingest([Upload("vpn.pdf", make_pdf(["Use the VPN on public networks."]))], "IT")
+    keywords.vector_query("IT", query, 3)  # the revision moved: the indexes are rebuilt
+    new = {c.id for c in store.collection_chunks("IT") if c.file_name == "vpn.pdf"}
+    assert set(read) == new  # the vectors already held were kept
