@@ -287,8 +287,8 @@ class Assistant:
         top_k: int = 5,
         prompt_sources: int = 4,
         source_chars: int = 450,
-        abstain_below: float = 0.3,
-        weak_below: float = 0.45,
+        abstain_below: float = 0.45,
+        weak_below: float = 0.52,
     ) -> None:
         self.retriever = retriever
         self.model = model

@@ -10,7 +10,7 @@ from knowledge.answering import (
     trim_passage,
     verify_citations,
 )
-from knowledge.desk import Upload
+from knowledge.desk import Desk, Upload
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 
@@ -166,3 +166,35 @@ def test_a_looping_model_is_stopped_early(policy_desk, model):
     deltas = list(stream)
     assert len(deltas) < 150
     assert "25 working days" in stream.answer.text
+
+
+def test_evidence_bands_follow_the_thresholds():
+    from knowledge.answering import evidence_level
+
+    assert evidence_level(0.44, 0.45, 0.52) == "none"
+    assert evidence_level(0.45, 0.45, 0.52) == "weak"
+    assert evidence_level(0.519, 0.45, 0.52) == "weak"
+    assert evidence_level(0.52, 0.45, 0.52) == "strong"
+
+
+@pytest.mark.parametrize(
+    ("abstain_below", "weak_below", "expected"),
+    [(0.0, 0.0, "strong"), (0.0, 0.99, "weak"), (0.99, 0.99, "none")],
+)
+def test_the_same_question_is_answered_flagged_or_abstained_by_threshold(
+    settings, embedder, model, abstain_below, weak_below, expected
+):
+    desk = Desk(
+        settings.model_copy(update={"abstain_below": abstain_below, "weak_below": weak_below}),
+        embedder=embedder,
+        model=model,
+    )
+    desk.ingest([Upload("leave.pdf", make_pdf(POLICY, title="Leave Policy"))], "HR")
+    model.reply = "Full-time employees get 25 working days of paid annual leave [1]."
+    stream = desk.ask("How many days of annual leave do full-time employees get?")
+    text = "".join(stream)
+    answer = stream.answer
+    assert answer.evidence == expected and answer.sources
+    assert answer.abstained == (expected == "none")
+    assert (text == NOT_FOUND) == (expected == "none")
+    assert bool(model.calls) == (expected != "none")  # no model call without evidence
