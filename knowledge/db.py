@@ -29,4 +29,16 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _utc_session(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # timestamptz values come back in the session's time zone, which is the server's
+            # unless set: keep them in UTC like everything the app shows, stores and exports.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.close()
+            dbapi_connection.commit()
+
+    return engine
