@@ -1,0 +1,57 @@
+"""Database fixtures: a real PostgreSQL server for the session (tests/postgres.py), a fresh
+database of it per test, and ``database_url``, which runs a test once on a SQLite file and once
+on PostgreSQL (the project promises both through KDESK_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from knowledge.db import sqlite_url
+from tests.postgres import (
+    REQUIRE_ENV,
+    PostgresServer,
+    PostgresUnavailable,
+    check_driver,
+    postgres_binaries,
+    required,
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1, stopped and removed after the session.
+    Skipped when no PostgreSQL can run here, unless KDESK_REQUIRE_POSTGRES=1 (CI): then the
+    tests fail instead."""
+    try:
+        bindir = postgres_binaries()
+        check_driver()
+    except PostgresUnavailable as exc:
+        if required():
+            pytest.fail(f"{REQUIRE_ENV}=1, but {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests need a server: {exc}")
+    server = PostgresServer.start(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The ``postgresql+psycopg://`` URL of a new, empty database, dropped after the test."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty project database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "kdesk.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
