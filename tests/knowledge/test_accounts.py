@@ -4,7 +4,6 @@ OIDC identities to roles."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -21,7 +20,7 @@ from knowledge.accounts import (
     roles_from_claims,
 )
 from knowledge.audit import AuditLog, AuditQuery
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine
 from knowledge.errors import KdeskError, SettingsError
 from knowledge.roles import RoleBook
 
@@ -42,8 +41,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def book(tmp_path: Path, clock: Clock) -> AccountBook:
-    engine = make_engine(sqlite_url(tmp_path / "accounts.sqlite3"))
+def book(database_url: str, clock: Clock) -> AccountBook:
+    engine = make_engine(database_url)  # a SQLite file, then PostgreSQL
     audit = AuditLog(engine)
     fast = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     return AccountBook(

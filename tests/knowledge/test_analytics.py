@@ -1,5 +1,6 @@
 """Usage aggregations on fixed data: counts, nearest-rank percentiles, per-day series, documents,
-questions, filters - and that they read covering indexes rather than the table."""
+questions, filters - the same figures on SQLite and PostgreSQL (``database_url``) - and that
+they read covering indexes rather than the table (SQLite's query plans)."""
 
 from __future__ import annotations
 
@@ -68,12 +69,21 @@ def add_documents(log: UsageLog, *ids: str) -> None:
             )  # fmt: skip
 
 
-@pytest.fixture
-def log(tmp_path) -> UsageLog:
-    usage = UsageLog(make_engine(sqlite_url(tmp_path / "kdesk.sqlite3")))
+def fixed_log(url: str) -> UsageLog:
+    usage = UsageLog(make_engine(url))
     add_documents(usage, "d1", "d2", "d3")
     usage.record_many(FIXED)
     return usage
+
+
+@pytest.fixture
+def log(database_url: str) -> UsageLog:
+    return fixed_log(database_url)
+
+
+@pytest.fixture
+def sqlite_log(tmp_path) -> UsageLog:
+    return fixed_log(sqlite_url(tmp_path / "kdesk.sqlite3"))
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -203,9 +213,9 @@ def nearest_rank(values: list[float], level: int) -> float:
     return ordered[math.ceil(level * len(ordered) / 100) - 1]
 
 
-def test_percentiles_match_a_reference_on_random_data(tmp_path):
+def test_percentiles_match_a_reference_on_random_data(database_url: str):
     rng = random.Random(4)
-    log = UsageLog(make_engine(sqlite_url(tmp_path / "random.sqlite3")))
+    log = UsageLog(make_engine(database_url))
     days = [date(2026, 4, d) for d in range(1, 8)]
     events = [
         event(rng.choice(days), rng.choice(["a", "b", "c"]), "m", round(rng.expovariate(1e-3), 3))
@@ -232,12 +242,14 @@ def plan(log: UsageLog, query) -> str:
         )
 
 
-def test_aggregations_read_covering_indexes_not_the_table(log: UsageLog):
+def test_aggregations_read_covering_indexes_not_the_table(sqlite_log: UsageLog):
     """What keeps the page fast at 100k events (timings are in docs/benchmarks.md)."""
     from sqlalchemy import func, select
 
     from knowledge.usage import UsageCitationRow as C
     from knowledge.usage import UsageEventRow as E
+
+    log = sqlite_log
 
     period = UsageFilter(D1, D3, ("employee", "manager"))
     keys = (E.day, E.role, E.model, E.abstained, E.feedback)
@@ -252,11 +264,11 @@ def test_aggregations_read_covering_indexes_not_the_table(log: UsageLog):
     assert "COVERING INDEX ix_usage_events_questions" in plan(log, questions)
 
 
-def test_synthetic_events_fill_every_figure_of_the_page(tmp_path):
+def test_synthetic_events_fill_every_figure_of_the_page(database_url: str):
     """The benchmark's generator (knowledge/usage_bench.py) exercises every chart and table."""
     from knowledge.usage_bench import COLLECTION, fill_usage
 
-    log = UsageLog(make_engine(sqlite_url(tmp_path / "bench.sqlite3")))
+    log = UsageLog(make_engine(database_url))
     fill_usage(log, 3000, batch=1000)
     board = analytics.build_dashboard(log, UsageFilter(*analytics.default_range()))
     assert board.questions == 3000, "all events fall inside the default 30 days"

@@ -1,24 +1,24 @@
-"""The audit log: append, query by day, actor, action and outcome, export."""
+"""The audit log: append, query by day, actor, action and outcome, export - on a SQLite file
+and on PostgreSQL."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import update
 
 from knowledge.audit import AuditLog, AuditQuery, AuditRow, audit_csv
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine
 
 
-def make_log(tmp_path: Path) -> AuditLog:
-    return AuditLog(make_engine(sqlite_url(tmp_path / "audit.sqlite3")))
+def make_log(url: str) -> AuditLog:
+    return AuditLog(make_engine(url))
 
 
-def test_events_are_stored_newest_first_with_their_details(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_events_are_stored_newest_first_with_their_details(database_url: str):
+    log = make_log(database_url)
     log.record("ann", "sign_in", "ann", channel="chat", method="local")
     log.record("ann", "upload", "HR/leave.pdf", channel="chat", status="added")
     log.record("bob", "permission_denied", "page:roles", outcome="denied", channel="chat")
@@ -28,8 +28,8 @@ def test_events_are_stored_newest_first_with_their_details(tmp_path: Path):
     assert events[0].outcome == "denied" and events[0].at.tzinfo is not None
 
 
-def test_filters(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_filters(database_url: str):
+    log = make_log(database_url)
     log.record("ann", "sign_in", "ann")
     log.record("bob", "sign_in_failed", "bob", outcome="failed")
     log.record("bob", "sign_in", "bob")
@@ -48,16 +48,16 @@ def test_filters(tmp_path: Path):
     assert len(log.events(AuditQuery(limit=1))) == 1
 
 
-def test_csv_export(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_csv_export(database_url: str):
+    log = make_log(database_url)
     log.record("ann", "role_saved", "sales", collections=["Sales"])
     rows = list(csv.DictReader(io.StringIO(audit_csv(log.events()).decode())))
     assert rows[0]["actor"] == "ann" and rows[0]["action"] == "role_saved"
     assert rows[0]["detail"] == '{"collections": ["Sales"]}'
 
 
-def test_a_failing_write_never_raises(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_a_failing_write_never_raises(database_url: str):
+    log = make_log(database_url)
     with log.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE audit_events")
     log.record("ann", "sign_in", "ann")  # logged, not raised

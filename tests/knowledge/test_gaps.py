@@ -81,10 +81,8 @@ def test_the_embedding_model_groups_paraphrases_into_topics(embedder):
         assert topic.label in topic.questions
 
 
-def test_knowledge_gaps_read_from_the_usage_log(tmp_path, embedder):
-    log = UsageLog(
-        make_engine(sqlite_url(tmp_path / "kdesk.sqlite3")), embed=embedder.embed_documents
-    )
+def test_knowledge_gaps_read_from_the_usage_log(database_url: str, embedder):
+    log = UsageLog(make_engine(database_url), embed=embedder.embed_documents)
 
     def asked(question: str, **changes: object) -> UsageEvent:
         values: dict[str, object] = {

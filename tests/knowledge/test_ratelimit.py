@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine
 from knowledge.ratelimit import (
     RateLimit,
     RateLimitedError,
@@ -37,8 +36,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def limiter(tmp_path: Path, clock: Clock) -> RateLimiter:
-    return RateLimiter(make_engine(sqlite_url(tmp_path / "rate.sqlite3")), clock)
+def limiter(database_url: str, clock: Clock) -> RateLimiter:
+    return RateLimiter(make_engine(database_url), clock)  # a SQLite file, then PostgreSQL
 
 
 def test_requests_over_the_limit_are_refused_with_a_retry_after(limiter, clock):

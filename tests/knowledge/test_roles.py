@@ -4,13 +4,12 @@ the guard that always keeps someone able to manage roles."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from knowledge.answering import Persona
 from knowledge.compliance import BannedPhrase
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine
 from knowledge.errors import KdeskError, NotFoundError
 from knowledge.ratelimit import RateLimit
 from knowledge.roles import (
@@ -28,8 +27,8 @@ TEMPLATE_NAMES = {"employee", "support lead", "manager", "admin", "tech support"
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> RoleBook:
-    return RoleBook(make_engine(sqlite_url(tmp_path / "roles.sqlite3")))
+def book(database_url: str) -> RoleBook:
+    return RoleBook(make_engine(database_url))  # a SQLite file, then PostgreSQL
 
 
 def test_templates_are_written_once_on_first_start(book: RoleBook):

@@ -268,10 +268,10 @@ def _event(question: str, day: int, role: str = "employee", **changes: object) -
     return UsageEvent(**(values | changes))  # type: ignore[arg-type]
 
 
-def test_csv_export_has_one_row_per_filtered_event(tmp_path):
-    from knowledge.db import make_engine, sqlite_url
+def test_csv_export_has_one_row_per_filtered_event(database_url: str):
+    from knowledge.db import make_engine
 
-    log = UsageLog(make_engine(sqlite_url(tmp_path / "usage.sqlite3")), "redacted")
+    log = UsageLog(make_engine(database_url), "redacted")  # a SQLite file, then PostgreSQL
     cited = (CitedDocument("d1", "a.pdf", "HR"), CitedDocument("d2", "b.pdf", "HR"))
     log.record_many(
         [

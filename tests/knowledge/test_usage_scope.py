@@ -3,10 +3,8 @@ only citations of allowed collections, never-cited documents of allowed collecti
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from knowledge.analytics import build_dashboard, summary
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine
 from knowledge.usage import CitedDocument, UsageEvent, UsageFilter, UsageLog
 
 HR_DOC = CitedDocument("d-hr", "leave.pdf", "HR")
@@ -27,8 +25,8 @@ def event(question: str, collections: tuple[str, ...], cited: tuple[CitedDocumen
     )
 
 
-def make_log(tmp_path: Path) -> UsageLog:
-    log = UsageLog(make_engine(sqlite_url(tmp_path / "usage.sqlite3")))
+def make_log(url: str) -> UsageLog:
+    log = UsageLog(make_engine(url))
     log.record_many(
         [
             event("How much leave?", ("HR",), (HR_DOC,)),
@@ -40,8 +38,8 @@ def make_log(tmp_path: Path) -> UsageLog:
     return log
 
 
-def test_events_and_citations_are_limited_to_the_viewers_collections(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_events_and_citations_are_limited_to_the_viewers_collections(database_url: str):
+    log = make_log(database_url)
     everything = log.scoped(UsageFilter(), None)
     assert summary(log.engine, everything)["questions"] == 4
 
@@ -57,7 +55,7 @@ def test_events_and_citations_are_limited_to_the_viewers_collections(tmp_path: P
     assert all("NDA" not in q for q in board.top_questions["question"])
 
 
-def test_role_breakdown_keeps_the_scope(tmp_path: Path):
-    log = make_log(tmp_path)
+def test_role_breakdown_keeps_the_scope(database_url: str):
+    log = make_log(database_url)
     figures = summary(log.engine, log.scoped(UsageFilter(), ["Legal"]))
     assert figures["by_role"]["employee"]["questions"] == 1  # type: ignore[index]
