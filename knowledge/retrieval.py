@@ -92,6 +92,9 @@ class MemoryIndexes:
         self._store = store
         self._title_weight = title_weight
         self._indexes: dict[str, _CollectionIndex] = {}
+        # per collection, profile text by a document's first chunk id (which names its
+        # version): a rebuild after an upload profiles only the new documents
+        self._profiles: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def _index(self, collection: str) -> _CollectionIndex | None:
@@ -123,8 +126,14 @@ class MemoryIndexes:
             for c in chunks:  # in document order: the first chunks open the document
                 by_doc.setdefault(c.doc_id, []).append(c)
             profile_tokenizer = Tokenizer(stopwords="en")
+            known = self._profiles.get(collection, {})
+            current = {
+                members[0].id: known.get(members[0].id) or profile_text(members, self._title_weight)
+                for members in by_doc.values()
+            }
+            self._profiles[collection] = current
             profiles = profile_tokenizer.tokenize(
-                [profile_text(members, self._title_weight) for members in by_doc.values()],
+                list(current.values()),
                 return_as="ids",
                 show_progress=False,
             )

@@ -155,6 +155,8 @@ def test_the_best_passage_wins_across_collections(desk):
 
 
 def test_vectors_in_memory_are_exact_and_reloaded_only_for_new_chunks(loaded, monkeypatch):
+    from knowledge import retrieval
+
     store, keywords = loaded.store, loaded.retriever.keywords
     query = loaded.embedder.embed_query("How long must passwords be?")
     ids = [c.id for c in store.collection_chunks("IT")]
@@ -173,8 +175,17 @@ def test_vectors_in_memory_are_exact_and_reloaded_only_for_new_chunks(loaded, mo
         read.extend(wanted)
         return get_vectors(collection, wanted)
 
+    profiled: list[str] = []
+    profile_text = retrieval.profile_text
+
+    def spy_profile(chunks, title_weight=2):
+        profiled.append(chunks[0].file_name)
+        return profile_text(chunks, title_weight)
+
     monkeypatch.setattr(store.index, "get_vectors", spy)
+    monkeypatch.setattr(retrieval, "profile_text", spy_profile)
     loaded.ingest([Upload("vpn.pdf", make_pdf(["Use the VPN on public networks."]))], "IT")
     keywords.vector_query("IT", query, 3)  # the revision moved: the indexes are rebuilt
     new = {c.id for c in store.collection_chunks("IT") if c.file_name == "vpn.pdf"}
     assert set(read) == new  # the vectors already held were kept
+    assert profiled == ["vpn.pdf"]  # and the profiles of the documents already there
