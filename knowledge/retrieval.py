@@ -1,4 +1,6 @@
-"""Hybrid retrieval: vector + BM25 per collection, fused by reciprocal rank.
+"""Hybrid retrieval: vector search (exact in memory, or Chroma's HNSW graph for very large
+collections) and BM25, each ranked across the searched collections, fused by reciprocal rank;
+then a focus stage for questions that name their documents or come in several parts.
 
 The chat, the CLI and `kdesk eval` all call `Retriever.search`: one code path.
 """
