@@ -29,23 +29,14 @@ from knowledge.filters import SearchFilter
 from knowledge.ratelimit import RateLimit, RateLimitedError
 from knowledge.roles import Role
 from knowledge.settings import Settings
-from knowledge.types import Requester
 from knowledge.usage import UsageFilter
 from tests.conftest import ScriptedChatModel
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf
+from tests.knowledge.test_usage import HANDBOOK, MANAGER, OFF_TOPIC, VACATION
 from tests.pdfs import make_pdf
 from tests.postgres import SERVER_TIME_ZONE
 
-HANDBOOK = [
-    "Vacation Policy\nEvery full-time employee receives 27 days of paid vacation per calendar "
-    "year. Vacation requests are approved by your team lead at least two weeks in advance.",
-    "Travel Expenses\nHotel costs are reimbursed up to 140 euros per night in major cities. "
-    "Submit receipts through the expense portal within thirty days of the trip.",
-]
-VACATION = "How many days of paid vacation does a full-time employee receive?"
 HOTEL = "Up to how many euros per night are hotel costs reimbursed?"
-OFF_TOPIC = "What is the boiling point of mercury on Jupiter?"
-MANAGER = Requester("ann", "manager", "cli")
 PASSWORD = "a long test password"
 
 
