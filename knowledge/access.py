@@ -194,7 +194,9 @@ class UserDesk:
         if not self.access.may_upload(target):
             self._audit("permission_denied", f"upload:{target}", outcome="denied")
             raise PermissionDeniedError("You may not upload to this collection.")
-        reports = self.desk.ingest(uploads, target, progress, contracts=contracts)
+        reports = self.desk.ingest(
+            uploads, target, progress, contracts=contracts, prepare_search=True
+        )
         for r in reports:
             outcome = "failed" if r.status == "failed" else "ok"
             self._audit("upload", f"{target}/{r.file_name}", outcome=outcome, status=r.status)
@@ -207,6 +209,7 @@ class UserDesk:
             raise PermissionDeniedError("You may not delete documents in this collection.")
         self.desk.store.delete_document(doc_id)
         self._audit("document_deleted", f"{info.collection}/{info.file_name}", doc_id=doc_id)
+        self.desk.retriever.keywords.prepare(info.collection)  # rebuilt now, not at next question
         return info
 
     # Contracts -------------------------------------------------------------------------------

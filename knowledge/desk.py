@@ -300,8 +300,12 @@ class Desk:
         *,
         contracts: bool = False,
         tags: Sequence[str] | None = None,
+        prepare_search: bool = False,
     ) -> list[IngestReport]:
         """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
+
+        ``prepare_search``: rebuild the collection's in-memory search indexes before returning,
+        so the uploader waits for them (with progress) rather than the next person who asks.
 
         ``tags`` (or an upload's own) are set on each document, also on an unchanged one; with
         none given, a replaced document keeps its tags. Bad tags stop before anything is read.
@@ -330,6 +334,12 @@ class Desk:
             ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i])
             reports.append(observed_ingest(ingested))
             report("done", 1.0)
+        if prepare_search and any(r.status in ("added", "replaced") for r in reports):
+            if progress:
+                progress(
+                    IngestProgress(len(uploads) - 1, len(uploads), target, "preparing search", 1.0)
+                )
+            self.retriever.keywords.prepare(target)
         return reports
 
     def _ingest_one(

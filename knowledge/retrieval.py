@@ -99,6 +99,10 @@ class MemoryIndexes:
         self._profiles: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
+    def prepare(self, collection: str) -> None:
+        """Build the collection's indexes now, if it changed since they were built."""
+        self._index(collection)
+
     def _index(self, collection: str) -> _CollectionIndex | None:
         revision = self._store.revision(collection)
         cached = self._indexes.get(collection)

@@ -114,3 +114,17 @@ def test_changed_chunking_settings_re_chunk_on_the_next_ingest(desk):
     assert report.status == "replaced"
     [again] = desk.ingest([Upload("leave.pdf", data)], "HR")
     assert again.status == "unchanged"
+
+
+def test_ingest_can_prepare_the_search_indexes_for_the_next_question(desk, monkeypatch):
+    events = []
+    upload = Upload("a.pdf", make_pdf(["Expense claims are due within 30 days."], title="A"))
+    desk.ingest([upload], "HR", events.append, prepare_search=True)
+    assert (events[-1].stage, events[-1].file_name) == ("preparing search", "HR")
+
+    def no_rebuild(collection):
+        raise AssertionError("the indexes were built at upload, not at the first question")
+
+    monkeypatch.setattr(desk.store, "collection_chunks", no_rebuild)
+    [top] = desk.search("When are expense claims due?", ["HR"], 1)
+    assert top.chunk.file_name == "a.pdf"
