@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import auth
+from pages import auth, sign_in
 from pages.shared import page_desk
 
 me = page_desk(None)  # every signed-in user
@@ -30,7 +30,7 @@ else:
 
 if account is not None and account.auth == "local":
     st.subheader("Change your password")
-    if auth.password_form(desk, me.user):
+    if sign_in.password_form(desk, me.user):
         st.success("Your password was changed.")
 
 st.button("Sign out", icon="🚪", key="account_sign_out", on_click=auth.sign_out, args=(desk,))

@@ -1,26 +1,25 @@
-"""Sign-in for the app: the gate app.py passes before any page, the forms, sign-out.
+"""Sign-in for the app: the gate app.py passes before any page, OIDC, sign-out, navigation
+(the local sign-in forms are in pages/sign_in.py).
 
 Who is signed in lives in ``st.session_state["kdesk_auth"]`` as a ``SignedIn`` object, which
-only this module writes (server-side; a browser cannot set it). Pages never trust anything else:
+only this module and pages/sign_in.py write (server-side; a browser cannot set it). Pages never trust anything else:
 they build the user's ``UserDesk`` from it on every run, so role changes apply at once and a
 removed account is signed out on its next click.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
 
 from knowledge.access import UserDesk
-from knowledge.accounts import SignInError, parse_claim_mapping
+from knowledge.accounts import parse_claim_mapping
 from knowledge.desk import Desk
 from knowledge.errors import KdeskError
+from pages.sign_in import PENDING_KEY, SESSION_KEY, SignedIn, local_sign_in
 
-SESSION_KEY = "kdesk_auth"
-PENDING_KEY = "kdesk_password_change"  # (user, one-time password) until a new one is chosen
 PAGE_FILES = {
     "chat": ("pages/chat.py", "Chat", "💬", "chat"),
     "knowledge": ("pages/library.py", "Knowledge", "📚", "knowledge"),
@@ -29,13 +28,6 @@ PAGE_FILES = {
     "roles": ("pages/roles.py", "Roles", "🛡️", "roles"),
     "admin": ("pages/admin.py", "Admin", "🔐", "admin"),
 }
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    user: str
-    method: str  # "local" or "oidc"
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def signed_in(desk: Desk) -> SignedIn | None:
@@ -78,7 +70,7 @@ def gate(desk: Desk) -> UserDesk:
     if desk.settings.auth_mode == "oidc":
         session = _oidc_session(desk, session)
     elif session is None or st.session_state.get(PENDING_KEY):
-        _local_sign_in(desk)
+        local_sign_in(desk)
         st.stop()
     assert session is not None
     if desk.accounts.account(session.user) is None:  # removed while signed in
@@ -109,66 +101,6 @@ def _oidc_session(desk: Desk, session: SignedIn | None) -> SignedIn:
     session = SignedIn(account.name, "oidc")
     st.session_state[SESSION_KEY] = session
     return session
-
-
-def _local_sign_in(desk: Desk) -> None:
-    st.title("📚 Knowledge Desk")
-    pending = st.session_state.get(PENDING_KEY)
-    if pending:
-        _forced_change(desk, *pending)
-        return
-    with st.form("sign_in"):
-        st.subheader("Sign in")
-        name = st.text_input("User name", key="sign_in_user")
-        password = st.text_input("Password", type="password", key="sign_in_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    if not submitted:
-        return
-    try:
-        account = desk.accounts.authenticate(name, password, channel="web")
-    except SignInError as exc:
-        st.error(str(exc))
-        return
-    if account.must_change_password:
-        st.session_state[PENDING_KEY] = (account.name, password)
-    else:
-        st.session_state[SESSION_KEY] = SignedIn(account.name, "local")
-    st.rerun()
-
-
-def _forced_change(desk: Desk, user: str, one_time: str) -> None:
-    st.info(f"Welcome, **{user}**. Choose your own password to finish signing in.")
-    if _password_form(desk, user, one_time):
-        st.session_state.pop(PENDING_KEY, None)
-        st.session_state[SESSION_KEY] = SignedIn(user, "local")
-        st.rerun()
-
-
-def password_form(desk: Desk, user: str) -> bool:
-    """Change one's own password (the current one is asked for); True once changed."""
-    return _password_form(desk, user, None)
-
-
-def _password_form(desk: Desk, user: str, current: str | None) -> bool:
-    minimum = desk.settings.password_min_length
-    with st.form("change_password", clear_on_submit=True):
-        old = current or st.text_input("Current password", type="password", key="old_password")
-        new = st.text_input(
-            f"New password (at least {minimum} characters)", type="password", key="new_password"
-        )
-        again = st.text_input("New password again", type="password", key="new_password_again")
-        submitted = st.form_submit_button("Change password", type="primary")
-    if not submitted:
-        return False
-    if new != again:
-        st.error("The two new passwords differ.")
-        return False
-    try:
-        desk.accounts.change_password(user, old, new, channel="web")
-    except KdeskError as exc:
-        st.error(str(exc))
-        return False
-    return True
 
 
 def sign_out(desk: Desk, *, audited: bool = True) -> None:
