@@ -11,7 +11,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -83,6 +83,10 @@ class _CollectionIndex:
     profile_bm25: object
     vectors: np.ndarray | None  # row i: the vector of ids[i] (zeros if missing); None: too many
     has_vector: np.ndarray | None
+    rows: dict[str, int] = field(init=False)  # chunk id -> its row
+
+    def __post_init__(self) -> None:
+        self.rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
 
 
 class MemoryIndexes:
@@ -199,7 +203,7 @@ class MemoryIndexes:
             assert previous.has_vector is not None
             held = {
                 chunk_id: previous.vectors[row]
-                for row, chunk_id in enumerate(previous.ids)
+                for chunk_id, row in previous.rows.items()
                 if previous.has_vector[row]
             }
         held.update(self._store.index.get_vectors(collection, [i for i in ids if i not in held]))
@@ -211,6 +215,14 @@ class MemoryIndexes:
                 vectors[row] = held[chunk_id]
                 has_vector[row] = True
         return vectors, has_vector
+
+    def vectors_of(self, collection: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of these chunks: from memory where held, else from the vector index."""
+        index = self._index(collection)
+        if index is None or index.vectors is None or index.has_vector is None:
+            return self._store.index.get_vectors(collection, ids)
+        rows = index.rows
+        return {i: index.vectors[rows[i]] for i in ids if i in rows and index.has_vector[rows[i]]}
 
     def vector_query(
         self, collection: str, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None
@@ -436,7 +448,7 @@ class Retriever:
         within_keyword: list[str] = []
         for collection in sorted(homes):
             members = self.store.chunk_ids(collection, docs)
-            vectors = self.store.index.get_vectors(collection, members)
+            vectors = self.keywords.vectors_of(collection, members)
             for chunk_id, stored in vectors.items():
                 whole = float(stored @ vector)
                 similarity.setdefault(chunk_id, whole)
@@ -466,7 +478,7 @@ class Retriever:
             if chunk.id not in similarity:
                 missing.setdefault(chunk.collection, []).append(chunk.id)
         for collection, ids in missing.items():
-            for chunk_id, stored in self.store.index.get_vectors(collection, ids).items():
+            for chunk_id, stored in self.keywords.vectors_of(collection, ids).items():
                 similarity[chunk_id] = float(stored @ vector)
         for chunk in results:
             similarity.setdefault(chunk.id, 0.0)
