@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.chunking import CHUNKER_VERSION, chunk_pages
+import numpy as np
+
+from ingest.chunking import CHUNKER_VERSION, ChunkDraft, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.accounts import AccountBook
@@ -22,6 +24,7 @@ from knowledge.contracts import ContractBook
 from knowledge.db import make_engine, sqlite_url
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
+from knowledge.evidence import EvidenceJudge
 from knowledge.filters import SearchFilter, normalise_tags
 from knowledge.models import BACKENDS, ChatModel, build_chat_model
 from knowledge.ratelimit import RateLimiter
@@ -29,7 +32,8 @@ from knowledge.recording import MeteredModel, recorded_stream
 from knowledge.retrieval import Retriever, embedding_text
 from knowledge.roles import RoleBook
 from knowledge.settings import Settings
-from knowledge.store import KnowledgeStore
+from knowledge.store import KnowledgeStore, SentenceVectors
+from knowledge.text import sentence_spans
 from knowledge.types import DocumentInfo, IngestReport, Requester, ScoredChunk
 from knowledge.usage import Rating, UsageLog
 from knowledge.vectors import ChromaIndex, VectorIndex
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from knowledge.access import UserDesk
 
 EMBED_BATCH = 64
+SENTENCE_VECTORS_VERSION = 1  # documents stored before sentence vectors are re-embedded
 ingest_log = logging.getLogger("kdesk.ingest")
 
 
@@ -117,6 +122,7 @@ class Desk:
         self._model = model
         self._models: dict[str, ChatModel] = {}
         self._retriever: Retriever | None = None
+        self._judge: EvidenceJudge | None = None
         self._lock = threading.Lock()
 
     # Components, built on first use ---------------------------------------------------------
@@ -142,6 +148,7 @@ class Desk:
                 hybrid=self.settings.hybrid,
                 focus=self.settings.focus,
                 title_weight=self.settings.title_weight,
+                sentences=self.settings.sentence_stage,
             )
         return self._retriever
 
@@ -174,6 +181,14 @@ class Desk:
 
         return UserDesk(self, user, role=role, channel=channel)
 
+    @property
+    def judge(self) -> EvidenceJudge:
+        retriever = self.retriever  # built outside the lock: it takes the lock for the embedder
+        with self._lock:
+            if self._judge is None:
+                self._judge = EvidenceJudge(retriever, path=self.settings.evidence_model)
+            return self._judge
+
     def assistant(self, model: ChatModel | None = None) -> Assistant:
         s = self.settings
         return Assistant(
@@ -184,11 +199,15 @@ class Desk:
             source_chars=s.source_chars,
             abstain_below=s.abstain_below,
             weak_below=s.weak_below,
+            judge=self.judge,
         )
 
     def pipeline_fingerprint(self) -> str:
         s = self.settings
-        return f"chunker{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}/{self.embedder.name}"
+        return (
+            f"chunker{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}/{self.embedder.name}"
+            f"/sentences{SENTENCE_VECTORS_VERSION}"
+        )
 
     # Use cases: trusted callers name the collections; people go through for_user() -----------
 
@@ -387,27 +406,35 @@ class Desk:
                 tags=existing.tags,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
-        texts = [embedding_text(parsed.title, d.heading_path, d.text) for d in drafts]
         report("embedding", 0.1)
-        vectors = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors.append(self.embedder.embed_documents(texts[start : start + EMBED_BATCH]))
-            report("embedding", 0.1 + 0.85 * min(1.0, (start + EMBED_BATCH) / len(texts)))
-        import numpy as np
-
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dimension))
+        matrix, sentences = self._embed_chunks(
+            parsed.title,
+            drafts,
+            lambda done: report("embedding", 0.1 + 0.85 * done),
+        )
         report("storing", 0.95)
         try:
             status, doc_id = self.store.put_document(
-                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags
+                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags, sentences
             )
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
         self._extract_clauses(doc_id, collection, parsed, contracts)
-        warning = None
+        warnings = []
         if parsed.pages_without_text:
             missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
-            warning = f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
+            warnings.append(
+                f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
+            )
+        flagged = self.store.document(doc_id).instruction_pages
+        if flagged:
+            pages = ", ".join(str(p) for p in flagged[:20])
+            warnings.append(
+                f"text addressed to an AI assistant on page(s) {pages}: never obeyed or quoted"
+            )
+            ingest_log.warning(
+                "instructions in a document", extra={"fields": {"doc_id": doc_id, "pages": flagged}}
+            )
         return IngestReport(
             name,
             collection,
@@ -416,10 +443,33 @@ class Desk:
             pages_without_text=parsed.pages_without_text,
             chunks=len(drafts),
             seconds=time.perf_counter() - started,
-            reason=warning,
+            reason="; ".join(warnings) or None,
             doc_id=doc_id,
             tags=tags if tags is not None else existing.tags if existing else (),
+            instruction_pages=flagged,
         )
+
+    def _embed_chunks(
+        self, title: str, drafts: Sequence[ChunkDraft], progress: Callable[[float], None]
+    ) -> tuple[np.ndarray, list[SentenceVectors]]:
+        """Each chunk's vector and its sentences' vectors, from one forward pass per chunk."""
+        texts = [embedding_text(title, d.heading_path, d.text) for d in drafts]
+        spans = [sentence_spans(d.text) for d in drafts]
+        vectors: list[np.ndarray] = []
+        sentences: list[SentenceVectors] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = slice(start, start + EMBED_BATCH)
+            shifted = [  # the embedded text starts with the title and headings
+                [(a + len(t) - len(d.text), b + len(t) - len(d.text)) for a, b in s]
+                for t, d, s in zip(texts[batch], drafts[batch], spans[batch], strict=True)
+            ]
+            matrix, pooled = self.embedder.embed_passages(texts[batch], shifted)
+            vectors.append(matrix)
+            sentences.extend(zip(spans[batch], pooled, strict=True))
+            progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
+        if not vectors:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32), []
+        return np.concatenate(vectors), sentences
 
     def _extract_clauses(
         self,

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,13 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed_passages(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+
+Spans = Sequence[tuple[int, int]]
 
 
 def packaged_minilm_path() -> Path:
@@ -110,3 +117,52 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
+
+    def embed_passages(
+        self, texts: Sequence[str], spans: Sequence[Spans]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vector of each text and, from the same forward pass, one vector per (start,
+        end) character span of it (its sentences): the span's contextual token embeddings,
+        mean-pooled ("late chunking"). A short question matches the sentence that answers it
+        far better than the whole passage, and this costs no second embedding. A span the
+        model did not read (past its token limit) gets a zero row."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        with self._lock:
+            outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+                list(texts),
+                batch_size=self._batch_size,
+                output_value=None,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        offsets = self._model.tokenizer(
+            list(texts),
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self.max_tokens,
+        )["offset_mapping"]
+        vectors = np.stack([np.asarray(o["sentence_embedding"], dtype=np.float32) for o in outputs])
+        pooled = [
+            pool_spans(np.asarray(o["token_embeddings"], dtype=np.float32), np.asarray(off), s)
+            for o, off, s in zip(outputs, offsets, spans, strict=True)
+        ]
+        return vectors, pooled
+
+
+def pool_spans(tokens: np.ndarray, offsets: np.ndarray, spans: Spans) -> np.ndarray:
+    """Unit-length mean of the token vectors inside each character span (zeros where none).
+    ``offsets``: (start, end) characters of each token; special tokens are (0, 0)."""
+    count = min(len(tokens), len(offsets))  # token vectors may be padded to the batch
+    tokens, offsets = tokens[:count], offsets[:count].reshape(count, 2)
+    real = offsets[:, 1] > offsets[:, 0]
+    pooled = np.zeros((len(spans), tokens.shape[1] if tokens.ndim == 2 else 0), dtype=np.float32)
+    for row, (start, end) in enumerate(spans):
+        inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+        if inside.any():
+            mean = tokens[inside].mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            if norm > 0:
+                pooled[row] = mean / norm
+    return pooled

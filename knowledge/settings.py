@@ -44,10 +44,14 @@ class Settings(BaseSettings):
     hybrid: bool = True  # BM25 beside vectors, fused by reciprocal rank
     focus: bool = True  # second stage: re-rank within the documents the question points at
     title_weight: int = Field(2, ge=0, le=5, description="title repeats in the keyword index")
-    # Measured by `kdesk calibrate` (docs/evaluation.md): below 0.45 only 2% of answerable
-    # questions fall; 0.52 separates answerable from unanswerable best (about 5% errors each)
-    abstain_below: float = Field(0.45, ge=0, le=1, description="no answer below this evidence")
-    weak_below: float = Field(0.52, ge=0, le=1, description="answer with a warning below this")
+    # last stage: short questions rank passages by their best sentence (docs/evaluation.md)
+    sentence_stage: bool = True
+    # The evidence model's probability that the sources answer (knowledge/evidence.py): below
+    # abstain_below the desk says it did not find the answer, below weak_below it answers with
+    # a warning. Empty: the operating point `kdesk calibrate` chose (docs/evaluation.md)
+    abstain_below: float | None = Field(None, ge=0, le=1, description="no answer below this")
+    weak_below: float | None = Field(None, ge=0, le=1, description="a warning below this")
+    evidence_model: Path | None = None  # empty: the model shipped in knowledge/models/
 
     # Answering
     model_backend: ModelBackend = "auto"
@@ -103,6 +107,11 @@ class Settings(BaseSettings):
                 raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
         return value
 
+    @field_validator("abstain_below", "weak_below", "evidence_model", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _empty_port_is_off(cls, value: object) -> object:
@@ -112,7 +121,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("chunk_overlap must be smaller than chunk_size")
-        if self.weak_below < self.abstain_below:
+        low, high = self.abstain_below, self.weak_below
+        if low is not None and high is not None and high < low:
             raise ValueError("weak_below must be at least abstain_below")
         return self
 

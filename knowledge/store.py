@@ -20,6 +20,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -34,10 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ingest.chunking import ChunkDraft
+from ingest.instructions import addresses_assistant
 from ingest.pdf import ParsedPdf
 from knowledge.db import Base
 from knowledge.errors import KdeskError, NotFoundError
 from knowledge.filters import SearchFilter, normalise_tags
+from knowledge.text import sentence_spans
 from knowledge.types import Chunk, DocumentInfo, IngestStatus
 from knowledge.vectors import VectorIndex
 
@@ -65,6 +68,8 @@ class DocumentRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     pdf_path: Mapped[str] = mapped_column(String(1000))
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
+    # JSON list of the pages with text addressed to an AI assistant (flagged at ingest)
+    instruction_pages: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ChunkRow(Base):
@@ -83,6 +88,12 @@ class ChunkRow(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     page_break: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the sentences of ``text`` as JSON [[start, end], ...] and their vectors (float16 rows,
+    # pooled from the chunk's own forward pass); NULL for chunks stored before they existed
+    sentence_spans: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sentence_vectors: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, deferred=True
+    )
 
 
 # Columns added after a release: (table, column, SQL type). Added in place on start-up, so an
@@ -91,6 +102,9 @@ ADDED_COLUMNS = [
     ("chunks", "page_break", "INTEGER"),
     ("documents", "pipeline", "VARCHAR(100)"),
     ("documents", "tags", "TEXT"),
+    ("chunks", "sentence_spans", "TEXT"),
+    ("documents", "instruction_pages", "TEXT"),
+    ("chunks", "sentence_vectors", "BINARY"),
 ]
 
 
@@ -100,7 +114,35 @@ def add_missing_columns(engine: Engine) -> None:
         for table, column, sql_type in ADDED_COLUMNS:
             existing = {c["name"] for c in inspector.get_columns(table)}
             if column not in existing:
+                if sql_type == "BINARY":  # BLOB on SQLite, BYTEA on PostgreSQL
+                    sql_type = LargeBinary().compile(dialect=engine.dialect)
                 connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+def instruction_pages(drafts: Sequence[ChunkDraft]) -> list[int]:
+    """The pages whose text addresses an AI assistant ("ignore all previous instructions")."""
+    pages = set()
+    for d in drafts:
+        for a, b in sentence_spans(d.text):
+            if addresses_assistant(d.text[a:b]):
+                second = d.page_break is not None and a >= d.page_break
+                pages.add(d.page_end if second else d.page_start)
+    return sorted(pages)
+
+
+SentenceVectors = tuple[Sequence[tuple[int, int]], np.ndarray]  # spans, one vector per span
+
+
+def _sentence_columns(sentences: SentenceVectors | None) -> dict[str, object]:
+    if sentences is None:
+        return {}
+    spans, vectors = sentences
+    if not len(spans) or len(spans) != len(vectors):
+        return {}
+    return {
+        "sentence_spans": json.dumps([list(span) for span in spans]),
+        "sentence_vectors": np.asarray(vectors, dtype=np.float16).tobytes(),
+    }
 
 
 @dataclass(frozen=True)
@@ -135,6 +177,7 @@ def _document_info(row: DocumentRow) -> DocumentInfo:
         ingested_at=_as_utc(row.ingested_at),
         pdf_path=row.pdf_path,
         tags=tuple(json.loads(row.tags or "[]")),
+        instruction_pages=tuple(json.loads(row.instruction_pages or "[]")),
     )
 
 
@@ -153,6 +196,7 @@ def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
         text=row.text,
         content_hash=row.content_hash,
         page_break=row.page_break,
+        sentences=tuple((a, b) for a, b in json.loads(row.sentence_spans or "[]")),
     )
 
 
@@ -287,9 +331,11 @@ class KnowledgeStore:
         pdf_bytes: bytes,
         pipeline: str = "",
         tags: Sequence[str] | None = None,
+        sentences: Sequence[SentenceVectors] | None = None,
     ) -> tuple[IngestStatus, str]:
         """Add a new document or replace the one with the same file name, all or nothing.
-        ``tags`` replace the document's tags; None keeps those of the version it replaces."""
+        ``tags`` replace the document's tags; None keeps those of the version it replaces.
+        ``sentences``: per chunk, its sentence spans and their vectors."""
         cleaned = None if tags is None else normalise_tags(tags)
         collection = self.ensure_collection(collection)
         existing = self.find_document(collection, file_name)
@@ -311,6 +357,7 @@ class KnowledgeStore:
                 existing,
                 pipeline,
                 cleaned,
+                sentences,
             )
         except Exception:
             self.index.delete(collection, ids)
@@ -347,6 +394,7 @@ class KnowledgeStore:
         existing: DocumentInfo | None,
         pipeline: str = "",
         tags: Sequence[str] | None = None,
+        sentences: Sequence[SentenceVectors] | None = None,
     ) -> list[str]:
         with Session(self.engine) as session, session.begin():
             old_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
@@ -363,6 +411,7 @@ class KnowledgeStore:
                 ingested_at=_now(),
                 pdf_path=str(pdf_path),
                 pipeline=pipeline,
+                instruction_pages=json.dumps(instruction_pages(drafts)),
             )
             if tags is not None or not existing:  # a replaced version keeps its tags
                 values["tags"] = json.dumps(list(tags or ()))
@@ -387,6 +436,7 @@ class KnowledgeStore:
                     text=d.text,
                     content_hash=d.content_hash,
                     page_break=d.page_break,
+                    **_sentence_columns(sentences[i] if sentences else None),
                 )
                 for i, (chunk_id, d) in enumerate(zip(ids, drafts, strict=True))
             )
@@ -430,6 +480,25 @@ class KnowledgeStore:
                 ).all()
                 for chunk_row, doc_row in rows:
                     found[chunk_row.id] = _chunk(chunk_row, doc_row)
+        return found
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The sentence vectors of these chunks (rows in the order of ``Chunk.sentences``);
+        chunks stored without them are absent."""
+        found: dict[str, np.ndarray] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                rows = session.execute(
+                    select(ChunkRow.id, ChunkRow.sentence_spans, ChunkRow.sentence_vectors).where(
+                        ChunkRow.id.in_(list(ids[start : start + 500])),
+                        ChunkRow.sentence_vectors.is_not(None),
+                    )
+                )
+                for chunk_id, spans, blob in rows:
+                    count = len(json.loads(spans or "[]"))
+                    if count and blob:
+                        matrix = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+                        found[chunk_id] = matrix.reshape(count, -1)
         return found
 
     def chunk_ids(self, collection: str, doc_ids: Sequence[str]) -> list[str]:

@@ -29,29 +29,60 @@ def _is_heading_line(line: str) -> bool:
     return 0 < len(stripped) <= 60 and stripped[-1] not in ".!?:;,"
 
 
-def _blocks(text: str) -> list[str]:
-    """Paragraphs, with heading-like short lines and list items as blocks of their own."""
-    blocks: list[str] = []
-    current: list[str] = []
-    lines = text.splitlines()
+def _block_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph, with heading-like short lines and list items as blocks
+    of their own."""
+    blocks: list[tuple[int, int]] = []
+    start: int | None = None  # where the current block begins
+    end = 0
+    lines_in_block = 0
+    offset = 0
+    lines = text.split("\n")
     for i, line in enumerate(lines):
+        line_start, offset = offset, offset + len(line) + 1
         following = lines[i + 1].lstrip() if i + 1 < len(lines) else ""
-        if not line.strip() or _LIST_ITEM.match(line):
-            if current:
-                blocks.append(" ".join(current))
-            current = [line.strip()] if line.strip() else []
+        if not line.strip():
+            if start is not None:
+                blocks.append((start, end))
+            start, lines_in_block = None, 0
             continue
-        current.append(line.strip())
-        if _is_heading_line(line) and following[:1].isupper() and len(current) == 1:
-            blocks.append(current.pop())
-    if current:
-        blocks.append(" ".join(current))
+        if _LIST_ITEM.match(line) and start is not None:
+            blocks.append((start, end))
+            start = None
+        if start is None:
+            start, lines_in_block = line_start, 0
+        lines_in_block += 1
+        end = line_start + len(line)
+        if _is_heading_line(line) and following[:1].isupper() and lines_in_block == 1:
+            blocks.append((start, end))
+            start, lines_in_block = None, 0
+    if start is not None:
+        blocks.append((start, end))
     return blocks
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of ``text``: the one sentence splitter of the
+    project (headings and list items end a sentence too)."""
+    spans: list[tuple[int, int]] = []
+    for block_start, block_end in _block_spans(text):
+        flat = text[block_start:block_end].replace("\n", " ")
+        pieces, position = [], 0
+        for match in _SENTENCE_END.finditer(flat):
+            pieces.append((position, match.start()))
+            position = match.end()
+        pieces.append((position, len(flat)))
+        for a, b in pieces:
+            piece = flat[a:b]
+            lead = len(piece) - len(piece.lstrip())
+            trail = len(piece) - len(piece.rstrip())
+            if b - a - lead - trail > 0:
+                spans.append((block_start + a + lead, block_start + b - trail))
+    return spans
+
+
 def split_sentences(text: str) -> list[str]:
-    parts = (p.strip() for block in _blocks(text) for p in _SENTENCE_END.split(block))
-    return [p for p in parts if p]
+    return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
 
 
 def light_stem(word: str) -> str:

@@ -22,6 +22,7 @@ class Chunk:
     text: str
     content_hash: str
     page_break: int | None = None  # offset in ``text`` where page_end begins
+    sentences: tuple[tuple[int, int], ...] = ()  # (start, end) in ``text`` of each sentence
 
     def page_at(self, offset: int) -> int:
         if self.page_break is not None and offset >= self.page_break:
@@ -33,6 +34,12 @@ class Chunk:
 class ScoredChunk:
     chunk: Chunk
     score: float  # higher is better; 0..1 relevance for the final ranking
+    # the question's cosine to each of ``chunk.sentences`` (empty where the chunk has none)
+    sentence_scores: tuple[float, ...] = ()
+
+    @property
+    def best_sentence(self) -> float:
+        return max(self.sentence_scores, default=self.score)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,10 @@ class Answer:
     evidence: Evidence = "strong"
     error: str | None = None  # set when the model failed; sources are still shown
     quoted: bool = False  # the model's text could not be verified: the sources are quoted instead
+    dropped: int = 0  # sentences of the model's text that no source supports, left out
+    confidence: float | None = None  # the evidence model's probability that the sources answer
+    signals: dict[str, float] = field(default_factory=dict)  # what that judgement read
+    verdict: str | None = None  # "model": the chat model said the sources do not answer
     retrieval_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0
@@ -91,6 +102,7 @@ class IngestReport:
     reason: str | None = None  # why it failed, or a warning (e.g. pages without text)
     doc_id: str | None = None
     tags: tuple[str, ...] = ()  # the document's tags after this ingestion
+    instruction_pages: tuple[int, ...] = ()  # pages with text addressed to an AI assistant
 
 
 @dataclass(frozen=True)
@@ -106,3 +118,4 @@ class DocumentInfo:
     pdf_path: str
     pipeline: str = ""  # how it was chunked and embedded; a change means re-ingest
     tags: tuple[str, ...] = ()  # normalised (knowledge.filters.normalise_tags)
+    instruction_pages: tuple[int, ...] = ()  # text addressed to an AI assistant: never obeyed

@@ -2,9 +2,9 @@
 (the local sign-in forms are in pages/sign_in.py).
 
 Who is signed in lives in ``st.session_state["kdesk_auth"]`` as a ``SignedIn`` object, which
-only this module and pages/sign_in.py write (server-side; a browser cannot set it). Pages never trust anything else:
-they build the user's ``UserDesk`` from it on every run, so role changes apply at once and a
-removed account is signed out on its next click.
+only this module and pages/sign_in.py write (server-side; a browser cannot set it). Pages never
+trust anything else: they build the user's ``UserDesk`` from it on every run, so role changes
+apply at once and a removed account is signed out on its next click.
 """
 
 from __future__ import annotations

@@ -89,6 +89,9 @@ class BatchedEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(texts)
 
+    def embed_passages(self, texts, spans):  # type: ignore[no-untyped-def]
+        return self.embedder.embed_passages(texts, spans)
+
     def embed_query(self, text: str) -> np.ndarray:
         found = self.queries.get(text)
         return found if found is not None else self.embedder.embed_query(text)
