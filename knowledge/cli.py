@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from knowledge.access_cli import add_access_commands
 from knowledge.contract_cli import add_clause_commands
 from knowledge.errors import KdeskError
+from knowledge.eval_cli import add_eval_commands
 from knowledge.settings import load_settings
 
 if TYPE_CHECKING:  # the CLI imports the heavy stack only for the commands that need it
@@ -198,116 +197,6 @@ def usage_lines(figures: dict) -> list[str]:  # type: ignore[type-arg]
     return lines
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    desk = _desk()
-    dataset = Path(args.dataset)
-    if not (dataset / "docs").is_dir():
-        raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
-    details = Path(args.details) if args.details else None
-    if args.pipeline == "naive":
-        summary = _eval_naive(desk, dataset, args.k, details)
-    else:
-        summary = _eval_default(desk, dataset, args.k, details)
-        if args.pipeline == "both":  # the baseline beside every figure, same process and model
-            naive_details = details.with_suffix(".naive.jsonl") if details else None
-            summary["naive"] = _eval_naive(desk, dataset, args.k, naive_details)
-    if args.json:
-        _print_json(summary)
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {value}")
-    return 0
-
-
-def _eval_default(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict[str, object]:
-    from knowledge.evaluation import run_eval, to_hits
-
-    collection = f"eval-{dataset.resolve().name}"
-    desk.embedder.embed_query("warm-up")  # model loading is not ingestion time
-    started = time.perf_counter()
-    reports = desk.ingest_paths([dataset / "docs"], collection)
-    seconds = time.perf_counter() - started
-    for r in reports:
-        if r.status == "failed":
-            print(f"warning: {r.file_name}: {r.reason}", file=sys.stderr)
-    summary = run_eval(dataset, lambda q: to_hits(desk.search(q, [collection], 10)), k, details)
-    if any(r.status in ("added", "replaced") for r in reports):
-        pages = sum(r.pages for r in reports)
-        summary["ingest"] = {
-            "pages": pages,
-            "seconds": round(seconds, 1),
-            "pages_per_s": round(pages / seconds, 2),
-        }
-    summary["pipeline"] = "default"
-    return summary
-
-
-def _eval_naive(desk: Desk, dataset: Path, k: int, details: Path | None) -> dict[str, object]:
-    from knowledge.evaluation import run_eval
-    from knowledge.naive import NaivePipeline
-
-    embedder = desk.embedder
-    if desk.settings.embedding_int8:  # the tutorial embeds with the plain float32 model
-        from knowledge.embeddings import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder(desk.settings.embedding_model or None)
-    naive = NaivePipeline(embedder, desk.settings.data_dir / "naive")
-    naive.ingest(dataset / "docs")
-    summary = run_eval(dataset, lambda q: naive.search(q, 10), k, details)
-    if naive.ingest_seconds:
-        summary["ingest"] = naive.ingest_seconds
-    summary["pipeline"] = "naive"
-    return summary
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Answerable: each set's questions against its own collection. Unanswerable: the same
-    questions against the next set's collection (which cannot hold their answers)."""
-    from knowledge.evaluation import load_questions, load_unanswerable, rates_at, separation
-
-    desk = _desk()
-    sets = [Path(d) for d in args.datasets]
-    if len(sets) < 2:
-        raise KdeskError("calibrate needs at least two datasets (the others serve as negatives)")
-    collections = []
-    for dataset in sets:
-        collection = f"eval-{dataset.resolve().name}"
-        desk.ingest_paths([dataset / "docs"], collection)
-        collections.append(collection)
-    positives: list[float] = []
-    negatives: list[float] = []
-    for i, dataset in enumerate(sets):
-        other = collections[(i + 1) % len(sets)]
-        for q in load_questions(dataset)[: args.limit]:
-            own = desk.search(q.question, [collections[i]], desk.settings.top_k)
-            foreign = desk.search(q.question, [other], desk.settings.top_k)
-            positives.append(max((r.score for r in own), default=0.0))
-            negatives.append(max((r.score for r in foreign), default=0.0))
-    s = desk.settings
-    summary: dict[str, object] = {
-        "evidence": "highest cosine similarity among the top-k passages",
-        "separation": separation(positives, negatives),
-        "current": {
-            "abstain_below": rates_at(positives, negatives, s.abstain_below),
-            "weak_below": rates_at(positives, negatives, s.weak_below),
-        },
-    }
-    if args.unanswerable:
-        by_name = {d.resolve().name: c for d, c in zip(sets, collections, strict=True)}
-        hard = [
-            max((r.score for r in desk.search(question, [by_name[name]], s.top_k)), default=0.0)
-            for name, question in load_unanswerable(Path(args.unanswerable), set(by_name))
-        ]
-        summary["hard_negatives"] = {
-            "what": "in-domain questions the collection does not answer",
-            "separation": separation(positives, hard),
-            "abstain_below": rates_at(positives, hard, s.abstain_below),
-            "weak_below": rates_at(positives, hard, s.weak_below),
-        }
-    _print_json(summary)
-    return 0
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from knowledge.bench import run_bench
 
@@ -381,28 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_usage)
 
-    p = sub.add_parser("eval", help="measure retrieval on a dataset (docs/ + questions.jsonl)")
-    p.add_argument("dataset")
-    p.add_argument("-k", type=int, default=5)
-    p.add_argument("--details", help="write one JSON line per question here")
-    p.add_argument(
-        "--pipeline",
-        choices=["default", "naive", "both"],
-        default="default",
-        help="both: the naive baseline's figures under 'naive', beside the default's",
-    )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_eval)
-
-    p = sub.add_parser("calibrate", help="measure how well evidence separates answerable questions")
-    p.add_argument("datasets", nargs="+")
-    p.add_argument("--limit", type=int, default=200, help="questions per dataset")
-    p.add_argument(
-        "--unanswerable",
-        help='JSONL of {"dataset": NAME, "question": ...}: in-domain questions it does not answer',
-    )
-    p.set_defaults(func=cmd_calibrate)
-
     p = sub.add_parser("bench", help="measure ingest and query speed beside the machine's limits")
     p.add_argument("--quick", action="store_true", help="smaller corpus, for a smoke run")
     p.add_argument("--json", action="store_true")
@@ -411,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load the demo knowledge base (idempotent)")
     p.set_defaults(func=cmd_demo)
 
+    add_eval_commands(sub)
     add_clause_commands(sub)
     add_access_commands(sub, _day)
     return parser

@@ -28,6 +28,7 @@ class Question:
     id: str
     question: str
     evidence: tuple[Evidence, ...]
+    answer: str | None = None  # the reference answer, where the set gives one
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,24 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 raise KdeskError(f"{path}:{n}: not JSON ({exc})") from None
 
 
-def load_questions(dataset: Path) -> list[Question]:
-    path = dataset / "questions.jsonl"
+def load_questions(dataset: Path, questions_file: Path | None = None) -> list[Question]:
+    """The questions of a dataset (``questions_file``: other questions about its docs/)."""
+    path = questions_file or dataset / "questions.jsonl"
     if not path.is_file() or not (dataset / "docs").is_dir():
-        raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and questions.jsonl")
+        raise KdeskError(f"{dataset} is not a dataset: it needs docs/ and {path.name}")
     questions = []
     for n, raw in read_jsonl(path):
         try:
             evidence = tuple(Evidence(e["doc"], e.get("page")) for e in raw.get("evidence", []))
-            questions.append(Question(str(raw["id"]), raw["question"], evidence))
+            answer = raw.get("answer")
+            questions.append(
+                Question(
+                    str(raw["id"]),
+                    raw["question"],
+                    evidence,
+                    None if answer is None else str(answer),
+                )
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise KdeskError(f"{path}:{n}: not a valid question line ({exc})") from None
     return questions
@@ -155,11 +165,12 @@ def run_eval(
     search: Callable[[str], list[Hit]],
     k: int,
     details: Path | None = None,
+    questions_file: Path | None = None,
 ) -> dict[str, object]:
     """Run every question through `search` (top 10) and score it."""
     if k not in KS:
         raise KdeskError(f"-k must be one of {', '.join(map(str, KS))}")
-    questions = load_questions(dataset)
+    questions = load_questions(dataset, questions_file)
     rows, latencies, lines = [], [], []
     chars: list[int] = []
     spans: list[int] = []

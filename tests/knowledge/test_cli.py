@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.cli import main
+from knowledge.evidence import SIGNAL_NAMES, EvidenceModel
 from tests.fake_ollama import FakeOllama
 from tests.pdfs import make_pdf
 
@@ -233,7 +234,7 @@ def _dataset(root: Path, name: str, pdf: bytes, questions: list[str]) -> Path:
     return folder
 
 
-def test_calibrate_measures_easy_and_hard_negatives(env, tmp_path, capsys):
+def test_calibrate_trains_the_evidence_model_on_easy_and_hard_negatives(env, tmp_path, capsys):
     expenses = _dataset(
         tmp_path,
         "expenses",
@@ -248,19 +249,62 @@ def test_calibrate_measures_easy_and_hard_negatives(env, tmp_path, capsys):
     )
     hard = tmp_path / "unanswerable.jsonl"
     hard.write_text(json.dumps({"dataset": "expenses", "question": "Is there a gym allowance?"}))
-    code, out = run(capsys, "calibrate", str(expenses), str(security), "--unanswerable", str(hard))
+    model_file = tmp_path / "evidence.npz"
+    code, out = run(
+        capsys,
+        "calibrate",
+        str(expenses),
+        str(security),
+        "--unanswerable",
+        str(hard),
+        "--out",
+        str(model_file),
+    )
     assert code == 0
-    easy = out["separation"]
-    assert (easy["answerable"], easy["unanswerable"]) == (4, 4)
-    assert easy["auc"] > 0.9  # each question's own document beats the other set's
-    assert 0 <= easy["false_abstention_rate"] <= 1 and 0 <= easy["false_answer_rate"] <= 1
-    assert out["hard_negatives"]["separation"]["unanswerable"] == 1
-    assert set(out["hard_negatives"]["abstain_below"]) == {
-        "threshold",
-        "false_abstention_rate",
-        "false_answer_rate",
-    }
+    figures = out["sets"]["expenses"]
+    assert figures["answerable"] == 2 and figures["cross"]["questions"] == 2
+    assert figures["hard"]["questions"] == 1
+    assert out["sets"]["all"]["cross"]["auc"] > 0.9  # own documents beat the other set's
+    low, high = out["operating_point"]["abstain_below"], out["operating_point"]["weak_below"]
+    assert 0 <= low <= high <= 1
+    assert set(out["top_cosine_baseline"]["expenses"]) == {"cross", "hard"}
+    saved = EvidenceModel.load(model_file)  # the trained model is what the desk then reads
+    assert (saved.abstain_below, saved.weak_below) == (low, high)
+    assert set(out["weights"]) == set(SIGNAL_NAMES)
 
     hard.write_text(json.dumps({"dataset": "nowhere", "question": "?"}))
     assert main(["calibrate", str(expenses), str(security), "--unanswerable", str(hard)]) == 2
     assert "'nowhere' is not among those given" in capsys.readouterr().err
+
+
+def test_eval_answers_scores_citations_and_abstentions(env, tmp_path, capsys):
+    folder = tmp_path / "hotels"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "expenses.pdf").write_bytes(make_pdf(POLICY, title="Expenses Policy"))
+    lines = [
+        {
+            "id": "a1",
+            "question": "What is the hotel limit per night?",
+            "answer": "180 euros per night in capital cities.",
+            "evidence": [{"doc": "expenses.pdf", "page": 2, "text": "Hotel rooms are limited"}],
+        },
+        {
+            "id": "u1",
+            "question": "Can I bring my dog to the office?",
+            "answer": None,
+            "evidence": [],
+        },
+    ]
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    details = tmp_path / "answers.jsonl"
+    code, out = run(capsys, "eval", str(folder), "--answers", "--json", "--details", str(details))
+    assert code == 0
+    assert (out["answerable"], out["unanswerable"]) == (1, 1)
+    assert out["cited_hit"] == 1.0 and out["false_abstentions"] == 0.0
+    assert out["gold_figures"] == 1.0  # the answer carries "180"
+    assert out["abstained_unanswerable"] == 1.0
+    assert set(out["total_ms"]) == {"p50", "p95"} and out["model"].startswith("ollama")
+    rows = [json.loads(line) for line in details.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a1", "u1"]
+    assert rows[0]["citations"][0][0] == "expenses.pdf" and rows[1]["abstained"]
+    assert set(rows[0]["signals"]) >= {"best_sentence", "coverage"}
