@@ -117,6 +117,8 @@ def _has_model(available: list[str], wanted: str) -> bool:
 
 
 class OllamaChatModel:
+    judges_sources = True  # believed when it says the sources do not answer
+
     def __init__(
         self, host: str, model: str, *, timeout_s: float, connect_timeout_s: float
     ) -> None:
@@ -203,6 +205,8 @@ def _timeout_message(where: str, timeout_s: float) -> str:
 
 
 class OpenAIChatModel:
+    judges_sources = True
+
     def __init__(
         self,
         base_url: str,
@@ -369,6 +373,8 @@ def _start_engine(path: Path, *, context: int, threads: int) -> Any:
 
 
 class EmbeddedChatModel:
+    judges_sources = False  # a 135M demo model: the evidence judgement decides alone
+
     """llama.cpp in this process (xllamacpp): its server engine queues concurrent requests, so
     one loaded model serves every thread of the app."""
 

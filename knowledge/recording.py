@@ -34,6 +34,10 @@ class MeteredModel:
     def name(self) -> str:
         return self.model.name
 
+    @property
+    def judges_sources(self) -> bool:
+        return bool(getattr(self.model, "judges_sources", False))
+
     def stream(
         self, messages: Sequence[Message], *, temperature: float, max_tokens: int
     ) -> Iterator[str]:

@@ -6,7 +6,7 @@ import streamlit as st
 from knowledge.desk import IngestProgress, Upload
 from knowledge.errors import KdeskError
 from knowledge.filters import tags_from_text
-from pages.shared import page_desk
+from pages.shared import instruction_warning, page_desk
 
 me = page_desk("knowledge")
 st.title("📚 Knowledge base")
@@ -101,6 +101,7 @@ else:
             "title": [d.title for d in documents],
             "tags": [", ".join(d.tags) for d in documents],
             "pages": [d.pages for d in documents],
+            "warnings": [instruction_warning(d.instruction_pages) for d in documents],
             "chunks": [d.chunks for d in documents],
             "ingested at": [d.ingested_at.strftime("%Y-%m-%d %H:%M") for d in documents],
         }

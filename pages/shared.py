@@ -86,13 +86,24 @@ def show_source(citation: Citation) -> None:
         st.download_button("Download PDF", pdf.read(), chunk.file_name, "application/pdf")
 
 
+def instruction_warning(pages: tuple[int, ...]) -> str:
+    if not pages:
+        return ""
+    listed = ", ".join(str(p) for p in pages[:10])
+    return f"⚠️ text addressed to an AI assistant on page(s) {listed} (never obeyed)"
+
+
 def render_answer(answer: Answer, key: str) -> None:
     if answer.error:
         st.error(f"The model did not answer: {answer.error}")
-    if answer.quoted and not answer.abstained:
+    if answer.quoted and answer.dropped and not answer.abstained:
         st.warning(
             "The model's answer could not be checked against the sources, so here is what they say."
         )
+    elif answer.dropped and not answer.abstained:
+        st.caption(f"{answer.dropped} sentence(s) the sources do not support were left out.")
+    if answer.verdict == "model":
+        st.info("The model read the closest passages and found no answer in them.")
     if answer.compliance:
         st.info(COMPLIANCE_NOTE[answer.compliance], icon="🛡️")
     st.markdown(answer.text)
