@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 from knowledge.accounts import Account
 from knowledge.analytics import Dashboard, build_dashboard, summary
-from knowledge.answering import AnswerStream, Persona, Turn
 from knowledge.audit import AuditAction, AuditEvent, AuditQuery
 from knowledge.contracts import ClauseFilter, ClauseRecord, ContractInfo, ReviewAction, ReviewEvent
 from knowledge.errors import NotFoundError, PermissionDeniedError
 from knowledge.filters import SearchFilter
+from knowledge.personas import Persona, Turn
 from knowledge.ratelimit import RateLimit, RateLimitedError
 from knowledge.roles import Access, Role
 from knowledge.store import validate_collection_name
-from knowledge.types import DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
 from knowledge.usage import UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:

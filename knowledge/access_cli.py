@@ -233,8 +233,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def add_access_commands(sub: Any, day: Any) -> None:
     """Register `kdesk users`, `kdesk roles` and `kdesk audit` (``day`` parses YYYY-MM-DD)."""
-    from knowledge.answering import ANSWER_POLICIES
     from knowledge.audit import AUDIT_ACTIONS
+    from knowledge.personas import ANSWER_POLICIES
 
     users = sub.add_parser("users", help="accounts: add, list, remove, roles, passwords")
     group = users.add_subparsers(dest="users_command", required=True)

@@ -15,29 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
-from knowledge.types import Answer
+from knowledge.personas import BannedAction, BannedPhrase
+from knowledge.types import Answer, AnswerStream
 
-if TYPE_CHECKING:  # answering imports this module (a persona's banned phrases)
-    from knowledge.answering import AnswerStream
-
-BannedAction = Literal["block_and_rephrase", "refuse"]
-BANNED_ACTIONS: tuple[BannedAction, ...] = ("block_and_rephrase", "refuse")
-DEFAULT_REPLACEMENT = "[wording removed under the answering rules]"
 SEPARATORS = frozenset("-\u2010\u2011\u2012\u2013\u2014_*~`")
 IGNORED = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
-
-
-@dataclass(frozen=True)
-class BannedPhrase:
-    phrase: str
-    action: BannedAction = "block_and_rephrase"
-    replacement: str = ""  # block_and_rephrase: the compliant wording put in its place
-
-    @property
-    def wording(self) -> str:
-        return self.replacement or DEFAULT_REPLACEMENT
 
 
 @dataclass(frozen=True)
@@ -184,7 +167,6 @@ def guarded_stream(
 
     A ``refuse`` phrase ends the stream at once (the model stream is closed) and the answer
     becomes a refusal without citations. ``on_blocked`` hears of each distinct phrase once."""
-    from knowledge.answering import AnswerStream
 
     answer = stream.answer
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from ingest.chunking import CHUNKER_VERSION, ChunkDraft, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge import metrics
 from knowledge.accounts import AccountBook
-from knowledge.answering import AnswerStream, Assistant, Persona, Turn
+from knowledge.answering import Assistant
 from knowledge.audit import AuditLog
 from knowledge.compliance import Blocked, ComplianceRules, guarded_stream
 from knowledge.contract_chat import ClauseAwareRetriever
@@ -27,6 +27,7 @@ from knowledge.errors import KdeskError
 from knowledge.evidence import EvidenceJudge
 from knowledge.filters import SearchFilter, normalise_tags
 from knowledge.models import BACKENDS, ChatModel, build_chat_model
+from knowledge.personas import Persona, Turn
 from knowledge.ratelimit import RateLimiter
 from knowledge.recording import MeteredModel, recorded_stream
 from knowledge.retrieval import Retriever, embedding_text
@@ -34,7 +35,7 @@ from knowledge.roles import RoleBook
 from knowledge.settings import Settings
 from knowledge.store import KnowledgeStore, SentenceVectors
 from knowledge.text import sentence_spans
-from knowledge.types import DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
 from knowledge.usage import Rating, UsageLog
 from knowledge.vectors import ChromaIndex, VectorIndex
 

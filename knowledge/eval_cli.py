@@ -117,8 +117,8 @@ def _eval_answers(
 ) -> dict[str, object]:
     """The full answer path (`Desk.ask`) on every question, as the user `eval`."""
     from knowledge.answer_eval import run_answers
-    from knowledge.answering import Persona
     from knowledge.evaluation import load_questions
+    from knowledge.personas import Persona
     from knowledge.types import Requester
 
     collection, ingest = _ingest(desk, dataset)

@@ -11,9 +11,8 @@ import time
 from collections.abc import Iterator, Sequence
 
 from knowledge import metrics
-from knowledge.answering import AnswerStream
 from knowledge.models import ChatModel, Message
-from knowledge.types import Answer, Requester
+from knowledge.types import Answer, AnswerStream, Requester
 from knowledge.usage import TokenCount, UsageEvent, UsageLog, estimate_tokens
 
 log = logging.getLogger("kdesk.usage")

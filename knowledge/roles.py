@@ -20,11 +20,16 @@ from fnmatch import fnmatchcase
 from sqlalchemy import DateTime, Engine, String, Text, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from knowledge.answering import ANSWER_POLICIES, DEFAULT_SYSTEM_PROMPT, Persona
 from knowledge.audit import AuditLog
-from knowledge.compliance import BANNED_ACTIONS, BannedPhrase
 from knowledge.db import Base
 from knowledge.errors import KdeskError, NotFoundError
+from knowledge.personas import (
+    ANSWER_POLICIES,
+    BANNED_ACTIONS,
+    DEFAULT_SYSTEM_PROMPT,
+    BannedPhrase,
+    Persona,
+)
 from knowledge.ratelimit import RateLimit, most_generous
 
 # Pages a role may open. "knowledge": upload and manage documents; "roles": the role

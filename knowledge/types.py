@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -119,3 +120,14 @@ class DocumentInfo:
     pipeline: str = ""  # how it was chunked and embedded; a change means re-ingest
     tags: tuple[str, ...] = ()  # normalised (knowledge.filters.normalise_tags)
     instruction_pages: tuple[int, ...] = ()  # text addressed to an AI assistant: never obeyed
+
+
+class AnswerStream:
+    """Iterate for the streamed text; `answer` holds the verified result once iteration ends."""
+
+    def __init__(self, deltas: Iterator[str], finish: Answer) -> None:
+        self._deltas = deltas
+        self.answer = finish
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._deltas

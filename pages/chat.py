@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from knowledge.answering import Turn
 from knowledge.errors import KdeskError
 from knowledge.filters import SearchFilter, document_choices, document_tags
+from knowledge.personas import Turn
 from pages.shared import page_desk, render_answer
 
 me = page_desk("chat")

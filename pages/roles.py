@@ -4,9 +4,8 @@ answer, and retrieve as another user to prove what they can and cannot see."""
 import pandas as pd
 import streamlit as st
 
-from knowledge.answering import ANSWER_POLICIES
-from knowledge.compliance import BANNED_ACTIONS
 from knowledge.errors import KdeskError
+from knowledge.personas import ANSWER_POLICIES, BANNED_ACTIONS
 from knowledge.roles import PAGES, Role, banned_phrases_from_rows, patterns_from_text
 from pages.shared import page_desk
 

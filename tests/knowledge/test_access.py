@@ -7,9 +7,9 @@ import pytest
 
 from knowledge.answering import NOT_FOUND
 from knowledge.audit import AuditQuery
-from knowledge.compliance import BannedPhrase
 from knowledge.desk import Desk, Upload
 from knowledge.errors import NotFoundError, PermissionDeniedError
+from knowledge.personas import BannedPhrase
 from knowledge.ratelimit import RateLimit, RateLimitedError
 from knowledge.roles import Role
 from knowledge.usage import UsageFilter

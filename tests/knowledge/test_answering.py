@@ -4,13 +4,13 @@ import pytest
 
 from knowledge.answering import (
     NOT_FOUND,
-    Turn,
     extractive_answer,
     standalone_query,
     trim_passage,
     verify_citations,
 )
 from knowledge.desk import Desk, Upload
+from knowledge.personas import Turn
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 

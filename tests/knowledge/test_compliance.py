@@ -6,10 +6,7 @@ import random
 
 import pytest
 
-from knowledge.answering import AnswerStream
 from knowledge.compliance import (
-    DEFAULT_REPLACEMENT,
-    BannedPhrase,
     Blocked,
     ComplianceRules,
     StreamFilter,
@@ -17,7 +14,8 @@ from knowledge.compliance import (
     normalize,
     refusal_text,
 )
-from knowledge.types import Answer
+from knowledge.personas import DEFAULT_REPLACEMENT, BannedPhrase
+from knowledge.types import Answer, AnswerStream
 
 REFUND = BannedPhrase("guaranteed refund", "block_and_rephrase", "a refund under our policy")
 PROMISE = BannedPhrase("we promise", "refuse")

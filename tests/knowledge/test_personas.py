@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from knowledge.answering import GENERAL_MARK, Persona, verify_citations
+from knowledge.answering import GENERAL_MARK, verify_citations
 from knowledge.desk import Upload
+from knowledge.personas import Persona
 from tests.pdfs import make_pdf
 
 PASSAGES = ["Full-time employees are entitled to 25 working days of paid annual leave per year."]

@@ -7,10 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from knowledge.answering import Persona
-from knowledge.compliance import BannedPhrase
 from knowledge.db import make_engine
 from knowledge.errors import KdeskError, NotFoundError
+from knowledge.personas import BannedPhrase, Persona
 from knowledge.ratelimit import RateLimit
 from knowledge.roles import (
     PAGES,

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.answering import NOT_FOUND
 from knowledge.audit import AuditQuery
-from knowledge.compliance import BannedPhrase
 from knowledge.desk import Desk, Upload
+from knowledge.personas import BannedPhrase
 from knowledge.ratelimit import RateLimit
 from knowledge.roles import Role
 from knowledge.settings import load_settings
