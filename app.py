@@ -3,7 +3,7 @@ only the pages the user's roles give. Pages live in pages/, logic in knowledge/.
 
 import streamlit as st
 
-from knowledge.errors import KdeskError
+from knowledge.core.errors import KdeskError
 from pages import auth
 from pages.shared import get_desk
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from knowledge.audit import AUDIT_ACTIONS, AuditQuery, audit_csv, audit_rows
-from knowledge.errors import KdeskError
+from knowledge.access.audit import AUDIT_ACTIONS, AuditQuery, audit_csv, audit_rows
+from knowledge.core.errors import KdeskError
 from pages.shared import page_desk
 
 me = page_desk("admin")

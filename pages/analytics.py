@@ -4,8 +4,8 @@ page, and only about the collections the viewer may search."""
 import pandas as pd
 import streamlit as st
 
-from knowledge.analytics import Dashboard, default_range
-from knowledge.usage import UsageFilter
+from knowledge.usage.analytics import Dashboard, default_range
+from knowledge.usage.events import UsageFilter
 from pages import charts
 from pages.shared import page_desk
 

@@ -1,5 +1,5 @@
 """Altair charts for the Analytics page. Each takes a small DataFrame of aggregates (see
-knowledge.analytics) and only decides how it looks."""
+knowledge.usage.analytics) and only decides how it looks."""
 
 from __future__ import annotations
 

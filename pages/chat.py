@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from knowledge.errors import KdeskError
-from knowledge.filters import SearchFilter, document_choices, document_tags
-from knowledge.personas import Turn
+from knowledge.assistant.personas import Turn
+from knowledge.core.errors import KdeskError
+from knowledge.search.filters import SearchFilter, document_choices, document_tags
 from pages.shared import page_desk, render_answer
 
 me = page_desk("chat")

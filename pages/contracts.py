@@ -4,8 +4,8 @@ review (confirm / correct / reject, with who and when) and CSV / XLSX export."""
 import pandas as pd
 import streamlit as st
 
-from ingest.clauses import CATEGORIES
-from knowledge.contracts import (
+from ingest.clauses.extract import CATEGORIES
+from knowledge.contracts.book import (
     STATUSES,
     ClauseFilter,
     ClauseRecord,
@@ -14,8 +14,8 @@ from knowledge.contracts import (
     export_rows,
     export_xlsx,
 )
-from knowledge.errors import KdeskError
-from knowledge.viewer import render_page
+from knowledge.core.errors import KdeskError
+from knowledge.search.viewer import render_page
 from pages.shared import page_desk
 
 QUICK = {

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from knowledge.desk import IngestProgress, Upload
-from knowledge.errors import KdeskError
-from knowledge.filters import tags_from_text
+from knowledge.core.errors import KdeskError
+from knowledge.desk.root import IngestProgress, Upload
+from knowledge.search.filters import tags_from_text
 from pages.shared import instruction_warning, page_desk
 
 me = page_desk("knowledge")

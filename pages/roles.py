@@ -4,9 +4,9 @@ answer, and retrieve as another user to prove what they can and cannot see."""
 import pandas as pd
 import streamlit as st
 
-from knowledge.errors import KdeskError
-from knowledge.personas import ANSWER_POLICIES, BANNED_ACTIONS
-from knowledge.roles import PAGES, Role, banned_phrases_from_rows, patterns_from_text
+from knowledge.access.roles import PAGES, Role, banned_phrases_from_rows, patterns_from_text
+from knowledge.assistant.personas import ANSWER_POLICIES, BANNED_ACTIONS
+from knowledge.core.errors import KdeskError
 from pages.shared import page_desk
 
 me = page_desk("roles")

@@ -6,15 +6,15 @@ import sys
 
 import streamlit as st
 
-from knowledge.access import UserDesk
-from knowledge.access_cli import BOOTSTRAP_NOTICE
-from knowledge.desk import Desk
-from knowledge.errors import KdeskError, PermissionDeniedError
-from knowledge.jsonlog import configure_json_logging
-from knowledge.metrics import start_metrics_server
-from knowledge.settings import load_settings
-from knowledge.types import Answer, Citation
-from knowledge.viewer import page_count, render_page
+from knowledge.cli.access import BOOTSTRAP_NOTICE
+from knowledge.core.errors import KdeskError, PermissionDeniedError
+from knowledge.core.jsonlog import configure_json_logging
+from knowledge.core.metrics import start_metrics_server
+from knowledge.core.settings import load_settings
+from knowledge.core.types import Answer, Citation
+from knowledge.desk.facade import UserDesk
+from knowledge.desk.root import Desk
+from knowledge.search.viewer import page_count, render_page
 from pages import auth
 
 

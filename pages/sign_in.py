@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from knowledge.accounts import SignInError
-from knowledge.desk import Desk
-from knowledge.errors import KdeskError
+from knowledge.access.accounts import SignInError
+from knowledge.core.errors import KdeskError
+from knowledge.desk.root import Desk
 
 SESSION_KEY = "kdesk_auth"
 PENDING_KEY = "kdesk_password_change"  # (user, one-time password) until a new one is chosen

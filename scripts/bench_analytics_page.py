@@ -44,10 +44,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from knowledge.db import make_engine, sqlite_url
-    from knowledge.embeddings import SentenceTransformerEmbedder
-    from knowledge.usage import UsageLog
-    from knowledge.usage_bench import fill_usage
+    from knowledge.core.db import make_engine, sqlite_url
+    from knowledge.evaluation.usage_bench import fill_usage
+    from knowledge.search.embeddings import SentenceTransformerEmbedder
+    from knowledge.usage.events import UsageLog
 
     with tempfile.TemporaryDirectory(prefix="kdesk-page-bench-") as tmp:
         data_dir = Path(tmp) / "data"

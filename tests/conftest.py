@@ -14,10 +14,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from knowledge.desk import Desk  # noqa: E402
-from knowledge.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from knowledge.errors import ModelUnavailableError  # noqa: E402
-from knowledge.settings import Settings  # noqa: E402
+from knowledge.core.errors import ModelUnavailableError  # noqa: E402
+from knowledge.core.settings import Settings  # noqa: E402
+from knowledge.desk.root import Desk  # noqa: E402
+from knowledge.search.embeddings import SentenceTransformerEmbedder  # noqa: E402
 
 
 class ScriptedChatModel:

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from knowledge.desk import Desk, Upload
-from knowledge.ratelimit import RateLimit
-from knowledge.roles import Role
-from knowledge.types import Answer, Chunk
+from knowledge.access.ratelimit import RateLimit
+from knowledge.access.roles import Role
+from knowledge.core.types import Answer, Chunk
+from knowledge.desk.root import Desk, Upload
 from tests.contract_samples import supply_agreement
 from tests.pages.support import sources_and_question
 from tests.pdfs import make_pdf

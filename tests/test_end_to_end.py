@@ -2,8 +2,8 @@
 
 import pytest
 
-from knowledge.desk import Desk, Upload
-from knowledge.settings import Settings
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk, Upload
 from tests.pdfs import make_pdf
 
 HANDBOOK = [

@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.clause_model import ClauseModel
-from ingest.clause_rules import (
+from ingest.clauses.extract import CATEGORIES, extract_clauses
+from ingest.clauses.model import ClauseModel
+from ingest.clauses.rules import (
     agreement_date_span,
     effective_date_spans,
     looks_like_contract,
     party_spans,
 )
-from ingest.clause_scoring import Span, is_match, lcs_length, score, score_group
-from ingest.clause_segments import segment_pages, segment_text, word_tokens
-from ingest.clause_values import (
+from ingest.clauses.scoring import Span, is_match, lcs_length, score, score_group
+from ingest.clauses.segments import segment_pages, segment_text, word_tokens
+from ingest.clauses.values import (
     duration_months,
     iso_date,
     jurisdiction,
@@ -25,11 +26,10 @@ from ingest.clause_values import (
     normalised_value,
     party_name,
 )
-from ingest.clauses import CATEGORIES, extract_clauses
 from ingest.pdf import Page, parse_pdf
 from tests.contract_samples import GOVERNING_LAW_PAGE, RENEWAL_PAGE, contract_pdf, supply_agreement
 
-MODEL = Path(__file__).resolve().parents[2] / "knowledge" / "models" / "clauses.npz"
+MODEL = Path(__file__).resolve().parents[2] / "knowledge" / "contracts" / "clauses.npz"
 
 # --- segmentation ---------------------------------------------------------------------------
 
@@ -231,7 +231,7 @@ def test_precision_counts_predictions_and_recall_counts_gold_spans():
 
 
 def test_model_file_round_trip(tmp_path: Path):
-    from ingest.clause_model import TfidfBlock
+    from ingest.clauses.model import TfidfBlock
 
     vocabulary = ("governed", "laws", "governed by")
     model = ClauseModel(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.db import sqlite_url
+from knowledge.core.db import sqlite_url
 from tests.postgres import (
     REQUIRE_ENV,
     PostgresServer,

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.answering import NOT_FOUND
-from knowledge.audit import AuditQuery
-from knowledge.desk import Desk, Upload
-from knowledge.errors import NotFoundError, PermissionDeniedError
-from knowledge.personas import BannedPhrase
-from knowledge.ratelimit import RateLimit, RateLimitedError
-from knowledge.roles import Role
-from knowledge.usage import UsageFilter
+from knowledge.access.audit import AuditQuery
+from knowledge.access.ratelimit import RateLimit, RateLimitedError
+from knowledge.access.roles import Role
+from knowledge.assistant.answering import NOT_FOUND
+from knowledge.assistant.personas import BannedPhrase
+from knowledge.core.errors import NotFoundError, PermissionDeniedError
+from knowledge.desk.root import Desk, Upload
+from knowledge.usage.events import UsageFilter
 from tests.pdfs import make_pdf
 
 HR_TEXT = [

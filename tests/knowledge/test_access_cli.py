@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import cli
-from knowledge.desk import Desk, Upload
-from knowledge.settings import load_settings
+from knowledge.cli import common
+from knowledge.cli import main as cli
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import MODEL, grounded_reply
 from tests.pdfs import make_pdf
@@ -36,8 +37,8 @@ def kdesk(
         monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
         monkeypatch.setenv("KDESK_OLLAMA_HOST", ollama.url)
         monkeypatch.setenv("KDESK_OLLAMA_MODEL", MODEL)
-        monkeypatch.setattr(cli, "_desk", lambda: Desk(load_settings(), embedder=embedder))
-        desk = cli._desk()
+        monkeypatch.setattr(common, "open_desk", lambda: Desk(load_settings(), embedder=embedder))
+        desk = common.open_desk()
         desk.ingest([Upload("leave.pdf", make_pdf(HR, title="Leave Policy"))], "HR")
         desk.ingest([Upload("memo.pdf", make_pdf(LEGAL, title="Settlement Memo"))], "Legal")
 
@@ -74,7 +75,7 @@ def test_ask_as_a_user_uses_their_role_and_records_it(kdesk):
     code, out, _ = kdesk("ask", "How much paid annual leave?", "--user", "hanna", "--json")
     answer = json.loads(out)
     assert code == 0 and {c["doc"] for c in answer["citations"]} == {"leave.pdf"}
-    event = cli._desk().usage.event(answer["event_id"])
+    event = common.open_desk().usage.event(answer["event_id"])
     assert (event["user"], event["role"], event["channel"]) == ("hanna", "hr reader", "cli")
     code, _, err = kdesk("ask", "x", "--user", "hanna", "--role", "admin")
     assert code == 2 and "not one of your roles" in err
@@ -97,12 +98,12 @@ def test_users_add_prints_a_one_time_password_and_list_shows_it_must_change(kdes
     code, out, _ = kdesk("users", "add", "Bob", "--role", "employee", "--role", "sales")
     assert code == 0
     [password] = re.findall(r"One-time password .*: (\S+)", out)
-    assert cli._desk().accounts.authenticate("bob", password).must_change_password
+    assert common.open_desk().accounts.authenticate("bob", password).must_change_password
     _, out, _ = kdesk("users", "list", "--json")
     [bob] = json.loads(out)["users"]
     assert bob["roles"] == ["employee", "sales"] and bob["must_change_password"]
     assert kdesk("users", "roles", "bob", "--role", "legal")[0] == 0
-    assert cli._desk().roles.access("bob").role_names == ("legal",)
+    assert common.open_desk().roles.access("bob").role_names == ("legal",)
     code, out, _ = kdesk("users", "reset-password", "bob")
     assert code == 0 and "One-time password for bob" in out
     assert kdesk("users", "remove", "bob")[0] == 0
@@ -114,7 +115,7 @@ def test_bootstrap_prints_the_password_only_when_it_creates_the_admin(kdesk):
     code, out, _ = kdesk("users", "bootstrap")
     assert code == 0 and "user name:          admin" in out
     [password] = re.findall(r"one-time password:\s+(\S+)", out)
-    assert cli._desk().accounts.authenticate("admin", password).roles == ("admin",)
+    assert common.open_desk().accounts.authenticate("admin", password).roles == ("admin",)
     code, out, _ = kdesk("users", "bootstrap")
     assert code == 0 and out == ""
 

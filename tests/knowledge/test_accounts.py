@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from knowledge.accounts import (
+from knowledge.access.accounts import (
     AccountBook,
     ClaimMapping,
     SignInError,
@@ -19,10 +19,10 @@ from knowledge.accounts import (
     parse_claim_mapping,
     roles_from_claims,
 )
-from knowledge.audit import AuditLog, AuditQuery
-from knowledge.db import make_engine
-from knowledge.errors import KdeskError, SettingsError
-from knowledge.roles import RoleBook
+from knowledge.access.audit import AuditLog, AuditQuery
+from knowledge.access.roles import RoleBook
+from knowledge.core.db import make_engine
+from knowledge.core.errors import KdeskError, SettingsError
 
 PASSWORD = "correct horse battery"
 

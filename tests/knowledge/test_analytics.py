@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from knowledge import analytics
-from knowledge.db import make_engine, sqlite_url
-from knowledge.store import CollectionRow, DocumentRow
-from knowledge.usage import CitedDocument, UsageEvent, UsageFilter, UsageLog
+from knowledge.core.db import make_engine, sqlite_url
+from knowledge.search.store import CollectionRow, DocumentRow
+from knowledge.usage import analytics
+from knowledge.usage.events import CitedDocument, UsageEvent, UsageFilter, UsageLog
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 VACATION = "How many vacation days?"
@@ -246,8 +246,8 @@ def test_aggregations_read_covering_indexes_not_the_table(sqlite_log: UsageLog):
     """What keeps the page fast at 100k events (timings are in docs/benchmarks.md)."""
     from sqlalchemy import func, select
 
-    from knowledge.usage import UsageCitationRow as C
-    from knowledge.usage import UsageEventRow as E
+    from knowledge.usage.events import UsageCitationRow as C
+    from knowledge.usage.events import UsageEventRow as E
 
     log = sqlite_log
 
@@ -266,7 +266,7 @@ def test_aggregations_read_covering_indexes_not_the_table(sqlite_log: UsageLog):
 
 def test_synthetic_events_fill_every_figure_of_the_page(database_url: str):
     """The benchmark's generator (knowledge/usage_bench.py) exercises every chart and table."""
-    from knowledge.usage_bench import COLLECTION, fill_usage
+    from knowledge.evaluation.usage_bench import COLLECTION, fill_usage
 
     log = UsageLog(make_engine(database_url))
     fill_usage(log, 3000, batch=1000)

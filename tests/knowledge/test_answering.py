@@ -2,15 +2,15 @@
 
 import pytest
 
-from knowledge.answering import (
+from knowledge.assistant.answering import (
     NOT_FOUND,
     extractive_answer,
     standalone_query,
     trim_passage,
     verify_citations,
 )
-from knowledge.desk import Desk, Upload
-from knowledge.personas import Turn
+from knowledge.assistant.personas import Turn
+from knowledge.desk.root import Desk, Upload
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 
@@ -143,14 +143,14 @@ def test_model_failure_keeps_the_sources_visible(policy_desk):
 
 
 def test_empty_question_is_rejected(policy_desk):
-    from knowledge.errors import KdeskError
+    from knowledge.core.errors import KdeskError
 
     with pytest.raises(KdeskError):
         policy_desk.ask("   ")
 
 
 def test_looping_output_is_detected():
-    from knowledge.answering import is_looping
+    from knowledge.assistant.answering import is_looping
 
     assert is_looping("No, you cannot fly business class.\n" * 20)
     assert is_looping(" ".join(f"{i}." for i in range(100)))
@@ -169,7 +169,7 @@ def test_a_looping_model_is_stopped_early(policy_desk, model):
 
 
 def test_evidence_bands_follow_the_thresholds():
-    from knowledge.answering import evidence_level
+    from knowledge.assistant.answering import evidence_level
 
     assert evidence_level(0.44, 0.45, 0.52) == "none"
     assert evidence_level(0.45, 0.45, 0.52) == "weak"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from knowledge.audit import AuditLog, AuditQuery, AuditRow, audit_csv
-from knowledge.db import make_engine
+from knowledge.access.audit import AuditLog, AuditQuery, AuditRow, audit_csv
+from knowledge.core.db import make_engine
 
 
 def make_log(url: str) -> AuditLog:

@@ -3,9 +3,9 @@ themselves are measured by running it, never asserted here)."""
 
 from __future__ import annotations
 
-from knowledge.bench import bench_ingest, bench_queries, synthetic_pdfs
-from knowledge.desk import Desk
-from knowledge.settings import Settings
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk
+from knowledge.evaluation.bench import bench_ingest, bench_queries, synthetic_pdfs
 
 
 def test_ingest_figures_compare_the_pipeline_with_embedding_alone(desk: Desk):

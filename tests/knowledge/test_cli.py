@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.cli import main
-from knowledge.evidence import SIGNAL_NAMES, EvidenceModel
+from knowledge.assistant.evidence import SIGNAL_NAMES, EvidenceModel
+from knowledge.cli.main import main
 from tests.fake_ollama import FakeOllama
 from tests.pdfs import make_pdf
 

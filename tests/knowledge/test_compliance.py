@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from knowledge.compliance import (
+from knowledge.assistant.compliance import (
     Blocked,
     ComplianceRules,
     StreamFilter,
@@ -14,8 +14,8 @@ from knowledge.compliance import (
     normalize,
     refusal_text,
 )
-from knowledge.personas import DEFAULT_REPLACEMENT, BannedPhrase
-from knowledge.types import Answer, AnswerStream
+from knowledge.assistant.personas import DEFAULT_REPLACEMENT, BannedPhrase
+from knowledge.core.types import Answer, AnswerStream
 
 REFUND = BannedPhrase("guaranteed refund", "block_and_rephrase", "a refund under our policy")
 PROMISE = BannedPhrase("we promise", "refuse")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.clause_model import ClauseModel
-from ingest.clauses import CATEGORIES
-from knowledge.cli import main
+from ingest.clauses.extract import CATEGORIES
+from ingest.clauses.model import ClauseModel
+from knowledge.cli.main import main
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf, supply_agreement
 
 
@@ -110,7 +110,7 @@ def test_train_builds_a_loadable_model_reproducibly(tmp_path: Path, capsys):
 
 
 def test_list_stored_records(desk, monkeypatch: pytest.MonkeyPatch, capsys):
-    from knowledge.desk import Upload
+    from knowledge.desk.root import Upload
 
     desk.ingest([Upload("acme.pdf", contract_pdf(law="Utah"))], "Contracts")
     monkeypatch.setenv("KDESK_DATA_DIR", str(desk.settings.data_dir))

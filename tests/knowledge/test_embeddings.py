@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from knowledge.desk import Desk, Upload
-from knowledge.embeddings import SentenceTransformerEmbedder
-from knowledge.settings import Settings
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk, Upload
+from knowledge.search.embeddings import SentenceTransformerEmbedder
 from tests.pdfs import make_pdf
 
 PASSAGES = [

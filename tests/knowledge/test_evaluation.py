@@ -2,8 +2,8 @@
 
 import pytest
 
-from knowledge.errors import KdeskError
-from knowledge.evaluation import Evidence, Hit, Question, score_question, separation
+from knowledge.core.errors import KdeskError
+from knowledge.evaluation.retrieval import Evidence, Hit, Question, score_question, separation
 
 
 def hit(doc: str, page: int, page_end: int | None = None) -> Hit:

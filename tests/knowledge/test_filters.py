@@ -14,22 +14,22 @@ import pytest
 from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 
-from knowledge import retrieval
-from knowledge.answering import NOT_FOUND
-from knowledge.desk import Desk, Upload
-from knowledge.errors import KdeskError, NotFoundError
-from knowledge.filters import (
+from knowledge.access.roles import Role
+from knowledge.assistant.answering import NOT_FOUND
+from knowledge.core.errors import KdeskError, NotFoundError
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk, Upload
+from knowledge.search import retrieval
+from knowledge.search.filters import (
     SearchFilter,
     document_choices,
     document_tags,
     normalise_tags,
     tags_from_text,
 )
-from knowledge.retrieval import Retriever
-from knowledge.roles import Role
-from knowledge.settings import Settings
-from knowledge.store import DocumentRow
-from knowledge.vectors import ChromaIndex, ExactIndex
+from knowledge.search.retrieval import Retriever
+from knowledge.search.store import DocumentRow
+from knowledge.search.vectors import ChromaIndex, ExactIndex
 from tests.pdfs import make_pdf
 
 EXPENSES = [

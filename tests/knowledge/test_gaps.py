@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from knowledge.analytics import knowledge_gaps
-from knowledge.db import make_engine, sqlite_url
-from knowledge.gaps import GapQuestion, group_gaps
-from knowledge.redaction import question_hash
-from knowledge.usage import UsageEvent, UsageFilter, UsageLog
+from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.redaction import question_hash
+from knowledge.usage.analytics import knowledge_gaps
+from knowledge.usage.events import UsageEvent, UsageFilter, UsageLog
+from knowledge.usage.gaps import GapQuestion, group_gaps
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 

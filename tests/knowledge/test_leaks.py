@@ -21,18 +21,19 @@ import numpy as np
 import pytest
 from openpyxl import load_workbook
 
-from knowledge import cli
-from knowledge.access import UserDesk
-from knowledge.answering import NOT_FOUND
-from knowledge.contracts import ClauseFilter, export_csv, export_xlsx
-from knowledge.desk import Desk
-from knowledge.embeddings import Embedder
-from knowledge.errors import NotFoundError
-from knowledge.filters import SearchFilter
-from knowledge.retrieval import focus_query
-from knowledge.settings import Settings, load_settings
-from knowledge.types import Answer, ScoredChunk
-from knowledge.usage import UsageFilter
+from knowledge.assistant.answering import NOT_FOUND
+from knowledge.cli import common
+from knowledge.cli import main as cli
+from knowledge.contracts.book import ClauseFilter, export_csv, export_xlsx
+from knowledge.core.errors import NotFoundError
+from knowledge.core.settings import Settings, load_settings
+from knowledge.core.types import Answer, ScoredChunk
+from knowledge.desk.facade import UserDesk
+from knowledge.desk.root import Desk
+from knowledge.search.embeddings import Embedder
+from knowledge.search.filters import SearchFilter
+from knowledge.search.retrieval import focus_query
+from knowledge.usage.events import UsageFilter
 from tests.fake_ollama import FakeOllama
 from tests.leaks import (
     ADMIN,
@@ -314,7 +315,7 @@ def kdesk(office: Office, monkeypatch: pytest.MonkeyPatch, batched: BatchedEmbed
     monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
     monkeypatch.setenv("KDESK_OLLAMA_HOST", office.ollama.url)
     monkeypatch.setenv("KDESK_OLLAMA_MODEL", MODEL)
-    monkeypatch.setattr(cli, "_desk", lambda: Desk(load_settings(), embedder=batched))
+    monkeypatch.setattr(common, "open_desk", lambda: Desk(load_settings(), embedder=batched))
 
     def run(*args: str) -> tuple[int, dict]:
         capsys.readouterr()

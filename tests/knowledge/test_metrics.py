@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from knowledge.desk import Desk, Upload
-from knowledge.jsonlog import LOGGER, JsonFormatter, configure_json_logging
-from knowledge.metrics import MetricsServer, start_metrics_server, stop_metrics_server
+from knowledge.core.jsonlog import LOGGER, JsonFormatter, configure_json_logging
+from knowledge.core.metrics import MetricsServer, start_metrics_server, stop_metrics_server
+from knowledge.desk.root import Desk, Upload
 from tests.knowledge.test_usage import HANDBOOK, OFF_TOPIC, VACATION
 from tests.pages.support import free_port
 from tests.pdfs import make_pdf

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.errors import ModelUnavailableError, SettingsError
-from knowledge.models import (
+from knowledge.assistant.chat import (
     ChatModel,
     EmbeddedChatModel,
     Message,
@@ -23,7 +22,8 @@ from knowledge.models import (
     build_chat_model,
     ollama_reachable,
 )
-from knowledge.settings import Settings
+from knowledge.core.errors import ModelUnavailableError, SettingsError
+from knowledge.core.settings import Settings
 from tests.fake_ollama import FakeOllama, count_words
 from tests.fake_openai import FakeOpenAI
 
@@ -271,7 +271,7 @@ def test_unknown_backend_is_a_settings_error(tmp_path: Path) -> None:
 
 def test_importing_models_loads_no_model_library() -> None:
     code = (
-        "import sys, knowledge.models\n"
+        "import sys, knowledge.assistant.chat\n"
         "loaded = {'ollama', 'openai', 'xllamacpp', 'httpx'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
     )
@@ -339,8 +339,8 @@ def test_embedded_prompt_too_long_for_the_context(smollm: EmbeddedChatModel) -> 
 @pytest.mark.slow
 def test_exiting_during_a_generation_does_not_crash_the_process() -> None:
     code = (
-        "from knowledge.models import build_chat_model\n"
-        "from knowledge.settings import Settings\n"
+        "from knowledge.assistant.chat import build_chat_model\n"
+        "from knowledge.core.settings import Settings\n"
         "model = build_chat_model(Settings(gguf_path=''), backend='embedded')\n"
         "story = [{'role': 'user', 'content': 'Tell me a long story about a dragon.'}]\n"
         "print(next(model.stream(story, temperature=0.8, max_tokens=2000)))\n"

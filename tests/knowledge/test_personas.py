@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from knowledge.answering import GENERAL_MARK, verify_citations
-from knowledge.desk import Upload
-from knowledge.personas import Persona
+from knowledge.assistant.answering import GENERAL_MARK, verify_citations
+from knowledge.assistant.personas import Persona
+from knowledge.desk.root import Upload
 from tests.pdfs import make_pdf
 
 PASSAGES = ["Full-time employees are entitled to 25 working days of paid annual leave per year."]

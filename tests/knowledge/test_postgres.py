@@ -18,18 +18,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from knowledge.accounts import SignInError
-from knowledge.analytics import build_dashboard, summary
-from knowledge.audit import AuditQuery
-from knowledge.contracts import ClauseFilter, export_csv
-from knowledge.db import make_engine
-from knowledge.desk import Desk, Upload
-from knowledge.errors import KdeskError
-from knowledge.filters import SearchFilter
-from knowledge.ratelimit import RateLimit, RateLimitedError
-from knowledge.roles import Role
-from knowledge.settings import Settings
-from knowledge.usage import UsageFilter
+from knowledge.access.accounts import SignInError
+from knowledge.access.audit import AuditQuery
+from knowledge.access.ratelimit import RateLimit, RateLimitedError
+from knowledge.access.roles import Role
+from knowledge.contracts.book import ClauseFilter, export_csv
+from knowledge.core.db import make_engine
+from knowledge.core.errors import KdeskError
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk, Upload
+from knowledge.search.filters import SearchFilter
+from knowledge.usage.analytics import build_dashboard, summary
+from knowledge.usage.events import UsageFilter
 from tests.conftest import ScriptedChatModel
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf
 from tests.knowledge.test_usage import HANDBOOK, MANAGER, OFF_TOPIC, VACATION

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from knowledge.db import make_engine
-from knowledge.ratelimit import (
+from knowledge.access.ratelimit import (
     RateLimit,
     RateLimitedError,
     RateLimiter,
@@ -15,6 +14,7 @@ from knowledge.ratelimit import (
     most_generous,
     retry_after,
 )
+from knowledge.core.db import make_engine
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

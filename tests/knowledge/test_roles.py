@@ -7,11 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from knowledge.db import make_engine
-from knowledge.errors import KdeskError, NotFoundError
-from knowledge.personas import BannedPhrase, Persona
-from knowledge.ratelimit import RateLimit
-from knowledge.roles import (
+from knowledge.access.ratelimit import RateLimit
+from knowledge.access.roles import (
     PAGES,
     Access,
     Role,
@@ -21,6 +18,9 @@ from knowledge.roles import (
     role_from_config,
     templates,
 )
+from knowledge.assistant.personas import BannedPhrase, Persona
+from knowledge.core.db import make_engine
+from knowledge.core.errors import KdeskError, NotFoundError
 
 TEMPLATE_NAMES = {"employee", "support lead", "manager", "admin", "tech support", "sales", "legal"}
 

@@ -11,13 +11,13 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
-from knowledge import metrics
-from knowledge.desk import Desk, Upload
-from knowledge.errors import NotFoundError
-from knowledge.redaction import normalized, question_hash, redact, stored_question
-from knowledge.settings import Settings
-from knowledge.types import Requester
-from knowledge.usage import (
+from knowledge.core import metrics
+from knowledge.core.errors import NotFoundError
+from knowledge.core.redaction import normalized, question_hash, redact, stored_question
+from knowledge.core.settings import Settings
+from knowledge.core.types import Requester
+from knowledge.desk.root import Desk, Upload
+from knowledge.usage.events import (
     EXPORT_COLUMNS,
     CitedDocument,
     TokenCount,
@@ -269,7 +269,7 @@ def _event(question: str, day: int, role: str = "employee", **changes: object) -
 
 
 def test_csv_export_has_one_row_per_filtered_event(database_url: str):
-    from knowledge.db import make_engine
+    from knowledge.core.db import make_engine
 
     log = UsageLog(make_engine(database_url), "redacted")  # a SQLite file, then PostgreSQL
     cited = (CitedDocument("d1", "a.pdf", "HR"), CitedDocument("d2", "b.pdf", "HR"))

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from knowledge import cli
-from knowledge.desk import Desk, Upload
-from knowledge.settings import load_settings
+from knowledge.cli import common
+from knowledge.cli import main as cli
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import (
     FILE_NAME,
@@ -36,8 +37,8 @@ def kdesk(
         monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
         monkeypatch.setenv("KDESK_OLLAMA_HOST", ollama.url)
         monkeypatch.setenv("KDESK_OLLAMA_MODEL", MODEL)
-        monkeypatch.setattr(cli, "_desk", lambda: Desk(load_settings(), embedder=embedder))
-        cli._desk().ingest([Upload(FILE_NAME, handbook_pdf())], "HR")
+        monkeypatch.setattr(common, "open_desk", lambda: Desk(load_settings(), embedder=embedder))
+        common.open_desk().ingest([Upload(FILE_NAME, handbook_pdf())], "HR")
 
         def run(*args: str) -> tuple[int, str, str]:
             capsys.readouterr()
@@ -82,7 +83,7 @@ def test_ask_records_usage_and_usage_json_summarises_it(kdesk):
 
 def test_ask_records_who_asked_through_the_command_line(kdesk):
     _, out, _ = kdesk("ask", VACATION_QUESTION, "--json")
-    desk = cli._desk()
+    desk = common.open_desk()
     event = desk.usage.event(json.loads(out)["event_id"])
     assert (event["user"], event["role"], event["channel"]) == (
         getpass.getuser(),

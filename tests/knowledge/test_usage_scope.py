@@ -3,9 +3,9 @@ only citations of allowed collections, never-cited documents of allowed collecti
 
 from __future__ import annotations
 
-from knowledge.analytics import build_dashboard, summary
-from knowledge.db import make_engine
-from knowledge.usage import CitedDocument, UsageEvent, UsageFilter, UsageLog
+from knowledge.core.db import make_engine
+from knowledge.usage.analytics import build_dashboard, summary
+from knowledge.usage.events import CitedDocument, UsageEvent, UsageFilter, UsageLog
 
 HR_DOC = CitedDocument("d-hr", "leave.pdf", "HR")
 LEGAL_DOC = CitedDocument("d-legal", "nda.pdf", "Legal")

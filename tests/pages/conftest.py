@@ -11,12 +11,12 @@ import pytest
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
-from knowledge.accounts import AccountBook
-from knowledge.audit import AuditLog
-from knowledge.db import make_engine, sqlite_url
-from knowledge.desk import Desk, Upload
-from knowledge.roles import RoleBook
-from knowledge.settings import load_settings
+from knowledge.access.accounts import AccountBook
+from knowledge.access.audit import AuditLog
+from knowledge.access.roles import RoleBook
+from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from pages.auth import SESSION_KEY, SignedIn
 from pages.shared import get_desk
 from tests.fake_ollama import FakeOllama

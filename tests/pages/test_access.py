@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.audit import AuditLog, AuditQuery
-from knowledge.db import make_engine, sqlite_url
+from knowledge.access.audit import AuditLog, AuditQuery
+from knowledge.core.db import make_engine, sqlite_url
 from pages.auth import SESSION_KEY
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TEST_PASSWORD, Configure, ensure_account, open_page
@@ -170,8 +170,8 @@ def test_change_password_on_the_account_page(data_dir: Path):
 def test_a_removed_account_is_signed_out_on_its_next_click(data_dir: Path):
     at = open_page("app.py", user="ann", roles=["employee"]).run()
     assert at.chat_input
-    from knowledge.desk import Desk
-    from knowledge.settings import load_settings
+    from knowledge.core.settings import load_settings
+    from knowledge.desk.root import Desk
 
     ensure_account(data_dir, "root", ["admin"])
     Desk(load_settings()).accounts.remove("ann", "root")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.db import make_engine, sqlite_url
-from knowledge.metrics import stop_metrics_server
-from knowledge.usage import CitedDocument, UsageEvent, UsageLog
+from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.metrics import stop_metrics_server
+from knowledge.usage.events import CitedDocument, UsageEvent, UsageLog
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page, sign_in
 from tests.pages.support import (

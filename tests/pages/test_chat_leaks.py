@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.desk import Desk
-from knowledge.settings import load_settings
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
 from tests.leaks import (
     BOTH,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.answering import NOT_FOUND
-from knowledge.desk import Desk, Upload
-from knowledge.settings import load_settings
+from knowledge.assistant.answering import NOT_FOUND
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import Configure, open_page
 from tests.pages.support import (

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.contracts import ClauseFilter
-from knowledge.desk import Desk, Upload
-from knowledge.settings import load_settings
+from knowledge.contracts.book import ClauseFilter
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TESTER, Configure, open_page

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.desk import Desk
-from knowledge.settings import load_settings
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import Configure, ingest_handbook, open_page
 from tests.pages.support import FILE_NAME, HANDBOOK, TITLE, handbook_pdf

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.answering import NOT_FOUND
-from knowledge.audit import AuditQuery
-from knowledge.desk import Desk, Upload
-from knowledge.personas import BannedPhrase
-from knowledge.ratelimit import RateLimit
-from knowledge.roles import Role
-from knowledge.settings import load_settings
+from knowledge.access.audit import AuditQuery
+from knowledge.access.ratelimit import RateLimit
+from knowledge.access.roles import Role
+from knowledge.assistant.answering import NOT_FOUND
+from knowledge.assistant.personas import BannedPhrase
+from knowledge.core.settings import load_settings
+from knowledge.desk.root import Desk, Upload
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import FAST_HASHER, Configure, ensure_account, open_page
 from tests.pages.support import FILE_NAME, VACATION_FACT, VACATION_QUESTION, handbook_pdf

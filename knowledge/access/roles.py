@@ -1,0 +1,469 @@
+"""Roles: which pages a user may open, which collections they may search and upload to, and the
+persona (system prompt, model, answer policy, banned phrases) and rate limit they answer with.
+
+Roles live in the ``roles`` table (one JSON document per role) and are edited on the Roles page
+or with ``kdesk roles``; the shipped templates are written on first start. Users hold roles
+through ``user_roles`` rows: assigned by an admin (source "admin") or mapped from the identity
+provider's claims at each OIDC sign-in (source "oidc"). A user's access is the union over their
+roles: the pages of any role, every collection any role's patterns match ("*": all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+
+from sqlalchemy import DateTime, Engine, String, Text, delete, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from knowledge.access.audit import AuditLog
+from knowledge.access.ratelimit import RateLimit, most_generous
+from knowledge.assistant.personas import (
+    ANSWER_POLICIES,
+    BANNED_ACTIONS,
+    DEFAULT_SYSTEM_PROMPT,
+    BannedPhrase,
+    Persona,
+)
+from knowledge.core.db import Base
+from knowledge.core.errors import KdeskError, NotFoundError
+
+# Pages a role may open. "knowledge": upload and manage documents; "roles": the role
+# configuration page; "admin": users and the audit log.
+PAGES: tuple[str, ...] = ("chat", "knowledge", "contracts", "analytics", "roles", "admin")
+ROLE_NAME = re.compile(r"^[\w][\w .+-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str = ""
+    pages: tuple[str, ...] = ("chat",)
+    collections: tuple[str, ...] = ()  # patterns of the collections it may search ("*": all)
+    upload_collections: tuple[str, ...] = ()  # patterns of those it may upload to and delete in
+    persona: Persona = field(default_factory=Persona)
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+
+
+def matches(collection: str, patterns: Iterable[str]) -> bool:
+    """Whether a collection name matches any pattern (shell-style, case-sensitive: "Sales*")."""
+    return any(fnmatchcase(collection, pattern) for pattern in patterns)
+
+
+# Access: what a user may do, resolved from their roles ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """A user's effective permissions: the union over ``roles``. No roles: no access at all."""
+
+    user: str
+    roles: tuple[Role, ...] = ()
+
+    @property
+    def pages(self) -> frozenset[str]:
+        return frozenset(page for role in self.roles for page in role.pages)
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return tuple(role.name for role in self.roles)
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return most_generous(role.rate_limit for role in self.roles)
+
+    def may_open(self, page: str) -> bool:
+        return page in self.pages
+
+    def may_search(self, collection: str) -> bool:
+        return any(matches(collection, role.collections) for role in self.roles)
+
+    def may_upload(self, collection: str) -> bool:
+        return any(matches(collection, role.upload_collections) for role in self.roles)
+
+    def searchable(self, collections: Iterable[str]) -> list[str]:
+        return [c for c in collections if self.may_search(c)]
+
+    def uploadable(self, collections: Iterable[str]) -> list[str]:
+        return [c for c in collections if self.may_upload(c)]
+
+    def role(self, name: str | None) -> Role | None:
+        """One of the user's roles by name (None: not one of theirs); no name: the first."""
+        if name is None:
+            return self.roles[0] if self.roles else None
+        return next((r for r in self.roles if r.name == name), None)
+
+
+# Templates ---------------------------------------------------------------------------------------
+
+TECH_SUPPORT_PROMPT = (
+    "You are the tech support assistant. Answer only from the numbered sources and cite every "
+    "sentence as [n]. Never guess: when the sources do not say, answer that the knowledge base "
+    "does not cover it and suggest opening a support ticket. Give steps as a short list."
+)
+SALES_PROMPT = (
+    "You are the sales assistant. Answer from the numbered sources and cite them as [n]; you may "
+    "add general product knowledge, clearly as such. Never promise refunds, returns, discounts "
+    "or delivery dates: refer to the returns policy and the terms of sale instead."
+)
+LEGAL_PROMPT = (
+    "You are the legal assistant. Quote the authorised sources verbatim, in quotation marks, "
+    "each followed by its [n]. Do not paraphrase, interpret or advise."
+)
+RETURNS_WORDING = "returns and refunds as set out in our returns policy"
+SALES_BANNED = tuple(
+    BannedPhrase(phrase, "block_and_rephrase", RETURNS_WORDING)
+    for phrase in (
+        "guaranteed refund",
+        "money-back guarantee",
+        "full refund",
+        "free returns",
+        "you can return it",
+        "we will refund",
+    )
+) + (BannedPhrase("we promise", "refuse"),)
+SUPPORT_BANNED = tuple(
+    BannedPhrase(phrase, "refuse") for phrase in ("i guess", "my guess is", "i assume")
+)
+LEGAL_BANNED = tuple(
+    BannedPhrase(phrase, "refuse")
+    for phrase in ("i advise you", "you should sign", "you should sue")
+)
+
+
+def templates() -> list[Role]:
+    """The roles a fresh install starts with (all editable)."""
+    everyday = RateLimit(requests=30, tokens=60_000, window_s=600)
+    busy = RateLimit(requests=60, tokens=120_000, window_s=600)
+    return [
+        Role(
+            "employee",
+            "Everyone: asks questions in the company-wide collections.",
+            ("chat",),
+            ("Company policies", "general"),
+            persona=Persona("employee"),
+            rate_limit=everyday,
+        ),
+        Role(
+            "support lead",
+            "Runs tech support: maintains the support collections, sees usage.",
+            ("chat", "knowledge", "analytics"),
+            ("Support*", "Product*", "Company policies", "general"),
+            ("Support*", "Product*"),
+            Persona("support lead", TECH_SUPPORT_PROMPT, 0.0, 500, banned_phrases=SUPPORT_BANNED),
+            busy,
+        ),
+        Role(
+            "manager",
+            "Sees every collection, contracts and usage analytics; maintains company policies.",
+            ("chat", "knowledge", "contracts", "analytics"),
+            ("*",),
+            ("Company policies", "general"),
+            Persona("manager"),
+            busy,
+        ),
+        Role(
+            "admin",
+            "Everything, including roles, users and the audit log.",
+            PAGES,
+            ("*",),
+            ("*",),
+            Persona("admin", DEFAULT_SYSTEM_PROMPT),
+            RateLimit(),
+        ),
+        Role(
+            "tech support",
+            "Persona: cites the knowledge base, never guesses.",
+            ("chat",),
+            ("Support*", "Product*", "general"),
+            persona=Persona(
+                "tech support", TECH_SUPPORT_PROMPT, 0.0, 500, "", "must_cite", SUPPORT_BANNED
+            ),
+            rate_limit=busy,
+        ),
+        Role(
+            "sales",
+            "Persona: never promises returns or refunds.",
+            ("chat",),
+            ("Sales*", "Product*", "Company policies", "general"),
+            persona=Persona("sales", SALES_PROMPT, 0.3, 400, "", "general_knowledge", SALES_BANNED),
+            rate_limit=everyday,
+        ),
+        Role(
+            "legal",
+            "Persona: quotes authorised contract and legal texts only.",
+            ("chat", "contracts"),
+            ("Contracts", "Legal*"),
+            ("Legal*",),
+            Persona("legal", LEGAL_PROMPT, 0.0, 600, "", "quote_only", LEGAL_BANNED),
+            everyday,
+        ),
+    ]
+
+
+# Validation and storage --------------------------------------------------------------------------
+
+
+def patterns_from_text(text: str) -> tuple[str, ...]:
+    """Comma-separated collection patterns as typed in a form: "Sales*, HR" -> ("Sales*", "HR")."""
+    return _names(text.split(","))
+
+
+def banned_phrases_from_rows(rows: Iterable[dict[str, object]]) -> tuple[BannedPhrase, ...]:
+    """Banned phrases from table rows (phrase, action, replacement); blank rows are skipped."""
+
+    def text(value: object) -> str:
+        return value.strip() if isinstance(value, str) else ""
+
+    return tuple(
+        BannedPhrase(
+            text(row.get("phrase")),
+            text(row.get("action")) or "block_and_rephrase",  # type: ignore[arg-type]
+            text(row.get("replacement")),
+        )
+        for row in rows
+        if text(row.get("phrase"))
+    )
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(" ".join(v.split()) for v in values if v and v.strip()))
+
+
+def validated(role: Role) -> Role:
+    """The role with names tidied, or KdeskError saying what is wrong."""
+    name = " ".join(role.name.split()).lower()
+    if not ROLE_NAME.match(name):
+        raise KdeskError(
+            "A role name has 1-63 letters, digits, spaces, dots, dashes or plus signs."
+        )
+    pages = _names(role.pages)
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown:
+        raise KdeskError(f"Unknown page(s) {', '.join(unknown)}: use {', '.join(PAGES)}.")
+    p = role.persona
+    if not 0 <= p.temperature <= 2:
+        raise KdeskError("A persona's temperature is between 0 and 2.")
+    if not 16 <= p.max_tokens <= 8192:
+        raise KdeskError("A persona's answers have 16 to 8192 tokens.")
+    if p.answer_policy not in ANSWER_POLICIES:
+        raise KdeskError(f"Answer policy is one of {', '.join(ANSWER_POLICIES)}.")
+    for banned in p.banned_phrases:
+        if banned.action not in BANNED_ACTIONS:
+            raise KdeskError(f"A banned phrase's action is one of {', '.join(BANNED_ACTIONS)}.")
+    limit = role.rate_limit
+    if limit.requests < 0 or limit.tokens < 0 or limit.window_s < 1:
+        raise KdeskError("Rate limits are 0 (none) or more, over a window of at least 1 second.")
+    phrases = tuple(b for b in p.banned_phrases if b.phrase.strip())
+    persona = replace(p, name=name, banned_phrases=phrases)  # a role's persona bears its name
+    return replace(
+        role,
+        name=name,
+        description=role.description.strip(),
+        pages=pages,
+        collections=_names(role.collections),
+        upload_collections=_names(role.upload_collections),
+        persona=persona,
+    )
+
+
+def role_config(role: Role) -> dict[str, object]:
+    """The role as a JSON-ready dict (what the database stores and `kdesk roles show` prints)."""
+    values = asdict(role)
+    values["persona"]["banned_phrases"] = [asdict(b) for b in role.persona.banned_phrases]
+    return values
+
+
+def role_from_config(values: dict[str, object]) -> Role:
+    persona_values = dict(values.get("persona") or {})  # type: ignore[call-overload]
+    banned = tuple(BannedPhrase(**b) for b in persona_values.pop("banned_phrases", []))
+    persona = Persona(**persona_values, banned_phrases=banned)
+    limit = RateLimit(**(values.get("rate_limit") or {}))  # type: ignore[arg-type]
+    return Role(
+        name=str(values["name"]),
+        description=str(values.get("description", "")),
+        pages=tuple(values.get("pages", ())),  # type: ignore[arg-type]
+        collections=tuple(values.get("collections", ())),  # type: ignore[arg-type]
+        upload_collections=tuple(values.get("upload_collections", ())),  # type: ignore[arg-type]
+        persona=persona,
+        rate_limit=limit,
+    )
+
+
+class RoleRow(Base):
+    __tablename__ = "roles"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    config: Mapped[str] = mapped_column(Text)  # the Role as JSON
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class UserRoleRow(Base):
+    __tablename__ = "user_roles"
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10), primary_key=True)  # "admin" or "oidc"
+
+
+class RoleBook:
+    def __init__(self, engine: Engine, audit: AuditLog | None = None) -> None:
+        self.engine = engine
+        self.audit = audit or AuditLog(engine)
+        tables = [RoleRow.__table__, UserRoleRow.__table__]
+        Base.metadata.create_all(engine, tables=tables)  # type: ignore[arg-type]
+        self._seed()
+
+    def _seed(self) -> None:
+        with Session(self.engine) as session:
+            if session.scalar(select(RoleRow.name).limit(1)) is not None:
+                return
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(RoleRow), [_row(r, "system") for r in templates()])
+        except Exception:  # noqa: BLE001 - another process seeded them at the same moment
+            if not self.names():
+                raise
+
+    # Roles -----------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(RoleRow.name).order_by(RoleRow.name)))
+
+    def roles(self) -> list[Role]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(RoleRow.config).order_by(RoleRow.name))
+            return [role_from_config(json.loads(config)) for config in rows]
+
+    def role(self, name: str) -> Role:
+        with Session(self.engine) as session:
+            row = session.get(RoleRow, name)
+            if row is None:
+                raise NotFoundError(f"No role named {name!r}.")
+            return role_from_config(json.loads(row.config))
+
+    def save(self, role: Role, actor: str, *, channel: str = "") -> Role:
+        """Create or replace a role (refused when it would leave nobody able to manage roles)."""
+        role = validated(role)
+        self._keep_an_administrator(changed={role.name: role})
+        with Session(self.engine) as session, session.begin():
+            existed = session.get(RoleRow, role.name) is not None
+            session.merge(RoleRow(**_row(role, actor)))
+        self.audit.record(
+            actor,
+            "role_saved",
+            role.name,
+            channel=channel,
+            created=not existed,
+            pages=list(role.pages),
+            collections=list(role.collections),
+            upload_collections=list(role.upload_collections),
+        )
+        return role
+
+    def delete(self, name: str, actor: str, *, channel: str = "") -> None:
+        self.role(name)  # NotFoundError when there is none
+        self._keep_an_administrator(removed={name})
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(UserRoleRow).where(UserRoleRow.role == name))
+            session.execute(delete(RoleRow).where(RoleRow.name == name))
+        self.audit.record(actor, "role_deleted", name, channel=channel)
+
+    # Assignments -----------------------------------------------------------------------------
+
+    def assignments(self) -> list[tuple[str, str, str]]:
+        """All (user, role, source) rows."""
+        r = UserRoleRow
+        with Session(self.engine) as session:
+            rows = session.execute(select(r.user, r.role, r.source).order_by(r.user, r.role))
+            return [(u, role, s) for u, role, s in rows]
+
+    def role_names_of(self, user: str, source: str | None = None) -> list[str]:
+        r = UserRoleRow
+        query = select(r.role).where(r.user == user).distinct().order_by(r.role)
+        if source:
+            query = query.where(r.source == source)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def members(self, role: str) -> list[str]:
+        r = UserRoleRow
+        query = select(r.user).where(r.role == role).distinct().order_by(r.user)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def assign(
+        self, user: str, roles: Sequence[str], source: str = "admin", *, check_admins: bool = True
+    ) -> None:
+        """Replace the user's roles from ``source`` (unknown role names are refused)."""
+        known = set(self.names())
+        unknown = sorted(set(roles) - known)
+        if unknown:
+            raise KdeskError(
+                f"No role named {', '.join(unknown)}. Roles: {', '.join(sorted(known))}."
+            )
+        if check_admins:
+            self._keep_an_administrator(user=user, user_roles=(set(roles), source))
+        with Session(self.engine) as session, session.begin():
+            r = UserRoleRow
+            session.execute(delete(r).where(r.user == user, r.source == source))
+            session.add_all(r(user=user, role=role, source=source) for role in dict.fromkeys(roles))
+
+    def forget_user(self, user: str) -> None:
+        self._keep_an_administrator(user=user, user_roles=(set(), None))
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(UserRoleRow).where(UserRoleRow.user == user))
+
+    def access(self, user: str) -> Access:
+        """What ``user`` may do now (read fresh on every call: role edits apply at once)."""
+        names = self.role_names_of(user)
+        if not names:
+            return Access(user)
+        by_name = {role.name: role for role in self.roles()}
+        return Access(user, tuple(by_name[n] for n in names if n in by_name))
+
+    # Safety ----------------------------------------------------------------------------------
+
+    def _keep_an_administrator(
+        self,
+        *,
+        changed: dict[str, Role] | None = None,
+        removed: set[str] | None = None,
+        user: str | None = None,
+        user_roles: tuple[set[str], str | None] | None = None,
+    ) -> None:
+        """Refuse a change after which no user could open the Roles page any more (while
+        someone can now): nobody could then repair the configuration from the app."""
+        roles = {role.name: role for role in self.roles()}
+        rows = self.assignments()
+        if not _administrators(roles, rows):
+            return
+        roles.update(changed or {})
+        for name in removed or set():
+            roles.pop(name, None)
+        if user is not None and user_roles is not None:
+            new_roles, source = user_roles
+            rows = [row for row in rows if row[0] != user or (source and row[2] != source)]
+            rows += [(user, role, source or "admin") for role in new_roles]
+        if not _administrators(roles, rows):
+            raise KdeskError(
+                "Refused: afterwards nobody could manage roles. Give another user a role with "
+                "the roles page first."
+            )
+
+
+def _administrators(roles: dict[str, Role], rows: Sequence[tuple[str, str, str]]) -> set[str]:
+    return {user for user, role, _ in rows if role in roles and "roles" in roles[role].pages}
+
+
+def _row(role: Role, actor: str) -> dict[str, object]:
+    return {
+        "name": role.name,
+        "config": json.dumps(role_config(role), ensure_ascii=False),
+        "updated_at": datetime.now(UTC),
+        "updated_by": actor,
+    }

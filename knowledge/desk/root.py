@@ -1,0 +1,496 @@
+"""The composition root: one `Desk` per data directory, built from settings with lazy imports."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ingest.chunking import CHUNKER_VERSION, ChunkDraft, chunk_pages
+from ingest.pdf import ParsedPdf, PdfError, parse_pdf
+from knowledge.access.accounts import AccountBook
+from knowledge.access.audit import AuditLog
+from knowledge.access.ratelimit import RateLimiter
+from knowledge.access.roles import RoleBook
+from knowledge.assistant.answering import Assistant
+from knowledge.assistant.chat import BACKENDS, ChatModel, build_chat_model
+from knowledge.assistant.compliance import Blocked, ComplianceRules, guarded_stream
+from knowledge.assistant.evidence import EvidenceJudge
+from knowledge.assistant.personas import Persona, Turn
+from knowledge.contracts.book import ContractBook
+from knowledge.contracts.chat import ClauseAwareRetriever
+from knowledge.core import metrics
+from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.errors import KdeskError
+from knowledge.core.settings import Settings
+from knowledge.core.text import sentence_spans
+from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
+from knowledge.search.filters import SearchFilter, normalise_tags
+from knowledge.search.retrieval import Retriever, embedding_text
+from knowledge.search.store import KnowledgeStore, SentenceVectors
+from knowledge.search.vectors import ChromaIndex, VectorIndex
+from knowledge.usage.events import Rating, UsageLog
+from knowledge.usage.recording import MeteredModel, recorded_stream
+
+if TYPE_CHECKING:
+    from knowledge.desk.facade import UserDesk
+
+EMBED_BATCH = 64
+SENTENCE_VECTORS_VERSION = 1  # documents stored before sentence vectors are re-embedded
+ingest_log = logging.getLogger("kdesk.ingest")
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    file_index: int  # 0-based
+    file_count: int
+    file_name: str
+    stage: str  # "reading", "embedding", "storing", "done"
+    fraction: float  # of this file, 0..1
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class Upload:
+    file_name: str
+    data: bytes
+    tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
+
+
+def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders expanded to the PDFs inside them (recursively, sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf"))
+        else:
+            found.append(path)
+    return found
+
+
+def observed_ingest(report: IngestReport) -> IngestReport:
+    """Count the ingested file in the metrics and log it as one JSON line."""
+    metrics.observe_ingest(report)
+    fields = {k: v for k, v in asdict(report).items() if k != "pages_without_text"}
+    ingest_log.info("ingest", extra={"fields": fields})  # a failed file is a result, not a fault
+    return report
+
+
+class Desk:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        index: VectorIndex | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.database_url or sqlite_url(settings.database_path))
+        self.store = KnowledgeStore(
+            self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
+        )
+        self.contracts = ContractBook(self.engine)
+        self.usage = UsageLog(
+            self.engine,
+            settings.question_storage,
+            embed=lambda texts: self.embedder.embed_documents(texts),
+            embedding_model=settings.embedding_model or "all-MiniLM-L6-v2",
+        )
+        self.audit = AuditLog(self.engine)
+        self.roles = RoleBook(self.engine, self.audit)
+        self.accounts = AccountBook(
+            self.engine,
+            self.roles,
+            self.audit,
+            lockout_attempts=settings.lockout_attempts,
+            lockout_minutes=settings.lockout_minutes,
+            min_password_length=settings.password_min_length,
+        )
+        self.limits = RateLimiter(self.engine)
+        self._embedder = embedder
+        self._model = model
+        self._models: dict[str, ChatModel] = {}
+        self._retriever: Retriever | None = None
+        self._judge: EvidenceJudge | None = None
+        self._lock = threading.Lock()
+
+    # Components, built on first use ---------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = SentenceTransformerEmbedder(
+                    self.settings.embedding_model or None,
+                    self.settings.embedding_batch_size,
+                    int8=self.settings.embedding_int8,
+                )
+            return self._embedder
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(
+                self.store,
+                self.embedder,
+                candidates=self.settings.candidates,
+                hybrid=self.settings.hybrid,
+                focus=self.settings.focus,
+                title_weight=self.settings.title_weight,
+                sentences=self.settings.sentence_stage,
+            )
+        return self._retriever
+
+    @property
+    def model(self) -> ChatModel:
+        with self._lock:
+            if self._model is None:
+                self._model = build_chat_model(self.settings)
+            return self._model
+
+    def model_for(self, spec: str) -> ChatModel:
+        """A persona's model: "" the desk's own, "BACKEND:MODEL" or a model name of the
+        configured backend (built once, then shared)."""
+        if not spec:
+            return self.model
+        with self._lock:
+            if spec not in self._models:
+                backend, _, name = spec.partition(":")
+                if backend not in BACKENDS:
+                    backend, name = "", spec  # "llama3.2:3b" is a model name, not a backend
+                self._models[spec] = build_chat_model(
+                    self.settings, backend=backend or None, model=name or None
+                )
+            return self._models[spec]
+
+    def for_user(self, user: str, *, role: str | None = None, channel: str = "api") -> UserDesk:
+        """The desk as ``user`` may use it (their roles read now, from the database), asking
+        in ``role`` (one of theirs; default: their first)."""
+        from knowledge.desk.facade import UserDesk
+
+        return UserDesk(self, user, role=role, channel=channel)
+
+    @property
+    def judge(self) -> EvidenceJudge:
+        retriever = self.retriever  # built outside the lock: it takes the lock for the embedder
+        with self._lock:
+            if self._judge is None:
+                self._judge = EvidenceJudge(retriever, path=self.settings.evidence_model)
+            return self._judge
+
+    def assistant(self, model: ChatModel | None = None) -> Assistant:
+        s = self.settings
+        return Assistant(
+            ClauseAwareRetriever(self.retriever, self.contracts),
+            model or self.model,
+            top_k=s.top_k,
+            prompt_sources=s.prompt_sources,
+            source_chars=s.source_chars,
+            abstain_below=s.abstain_below,
+            weak_below=s.weak_below,
+            judge=self.judge,
+        )
+
+    def pipeline_fingerprint(self) -> str:
+        s = self.settings
+        return (
+            f"chunker{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}/{self.embedder.name}"
+            f"/sentences{SENTENCE_VECTORS_VERSION}"
+        )
+
+    # Use cases: trusted callers name the collections; people go through for_user() -----------
+
+    def search(
+        self,
+        query: str,
+        collections: Sequence[str] | None = None,
+        k: int | None = None,
+        *,
+        where: SearchFilter | None = None,
+    ) -> list[ScoredChunk]:
+        """Passages from ``collections`` (default: all) and, with ``where``, only from the
+        documents there that it lets through ([] when it lets none through)."""
+        searched = self._collections(collections)
+        doc_ids = self.filtered_doc_ids(searched, where)
+        if doc_ids == []:
+            return []
+        return self.retriever.search(query, searched, k or self.settings.top_k, doc_ids=doc_ids)
+
+    def filtered_doc_ids(
+        self, collections: Sequence[str], where: SearchFilter | None
+    ) -> list[str] | None:
+        """The documents of ``collections`` that ``where`` lets through (None: no filter)."""
+        if where is None or where.empty:
+            return None
+        return self.store.filtered_doc_ids(collections, where)
+
+    def set_tags(self, doc_id: str, tags: Sequence[str]) -> DocumentInfo:
+        """Change a document's tags (normalised) without re-reading or re-embedding it."""
+        return self.store.set_tags(doc_id, tags)
+
+    def ask(
+        self,
+        question: str,
+        collections: Sequence[str] | None = None,
+        *,
+        history: Sequence[Turn] = (),
+        persona: Persona | None = None,
+        requester: Requester | None = None,
+        where: SearchFilter | None = None,
+    ) -> AnswerStream:
+        """Stream an answer; reading the stream to the end records the exchange as a usage
+        event (``stream.answer.event_id``), on behalf of ``requester`` (default: anonymous).
+        ``where`` answers from the documents it lets through only (none: no answer)."""
+        if not question.strip():
+            raise KdeskError("Please type a question.")
+        persona = persona or Persona(
+            temperature=self.settings.temperature, max_tokens=self.settings.max_answer_tokens
+        )
+        searched = self._collections(collections)
+        metered = MeteredModel(self.model_for(persona.model))
+        try:
+            doc_ids = self.filtered_doc_ids(searched, where)
+            stream = self.assistant(metered).ask(
+                question, searched, history=history, persona=persona, doc_ids=doc_ids
+            )
+        except Exception:
+            metrics.REQUEST_ERRORS.labels("retrieval").inc()
+            raise
+        who = requester or Requester()
+        if persona.banned_phrases:  # compliance applies before anything is shown or recorded
+            rules = ComplianceRules(persona.banned_phrases, persona.name)
+            stream = guarded_stream(stream, rules, lambda b: self._blocked(b, who, persona))
+        return recorded_stream(stream, self.usage, metered, who, searched, persona.name)
+
+    def _blocked(self, blocked: Blocked, who: Requester, persona: Persona) -> None:
+        self.audit.record(
+            who.user,
+            "compliance_block",
+            persona.name,
+            outcome="denied",
+            channel=who.channel,
+            phrase=blocked.phrase,
+            rule=blocked.action,
+        )
+
+    def feedback(self, event_id: str, rating: Rating | None, comment: str | None = None) -> None:
+        """Thumbs up/down (None takes it back) and an optional comment on a recorded answer."""
+        self.usage.set_feedback(event_id, rating, comment)
+        if rating:
+            metrics.FEEDBACK.labels(rating).inc()
+
+    def _collections(self, collections: Sequence[str] | None) -> list[str]:
+        return list(collections) if collections is not None else self.store.collection_names()
+
+    def ingest_paths(
+        self,
+        paths: Iterable[str | Path],
+        collection: str | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+    ) -> list[IngestReport]:
+        uploads: list[Upload | IngestReport] = []
+        target = collection or self.settings.default_collection
+        for path in pdfs_under(paths):
+            try:
+                uploads.append(Upload(path.name, path.read_bytes()))
+            except OSError as exc:
+                reason = f"cannot read {path}: {exc.strerror or exc}"
+                uploads.append(IngestReport(path.name, target, "failed", reason=reason))
+        return self.ingest(uploads, target, progress, tags=tags)
+
+    def ingest(
+        self,
+        uploads: Sequence[Upload | IngestReport],
+        collection: str | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        contracts: bool = False,
+        tags: Sequence[str] | None = None,
+        prepare_search: bool = False,
+    ) -> list[IngestReport]:
+        """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
+
+        ``prepare_search``: rebuild the collection's in-memory search indexes before returning,
+        so the uploader waits for them (with progress) rather than the next person who asks.
+
+        ``tags`` (or an upload's own) are set on each document, also on an unchanged one; with
+        none given, a replaced document keeps its tags. Bad tags stop before anything is read.
+        Contracts (``contracts=True``, a collection named like "Contracts", or a file that reads
+        like one) also get their key clauses extracted into reviewable records."""
+        given = None if tags is None else normalise_tags(tags)
+        wanted_tags = [
+            normalise_tags(item.tags)
+            if isinstance(item, Upload) and item.tags is not None
+            else given
+            for item in uploads
+        ]
+        target = self.store.ensure_collection(collection or self.settings.default_collection)
+        reports: list[IngestReport] = []
+        for i, item in enumerate(uploads):
+            if isinstance(item, IngestReport):
+                reports.append(observed_ingest(item))
+                continue
+
+            def report(
+                stage: str, fraction: float, name: str = item.file_name, position: int = i
+            ) -> None:
+                if progress:
+                    progress(IngestProgress(position, len(uploads), name, stage, fraction))
+
+            ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i])
+            reports.append(observed_ingest(ingested))
+            report("done", 1.0)
+        if prepare_search and any(r.status in ("added", "replaced") for r in reports):
+            if progress:
+                progress(
+                    IngestProgress(len(uploads) - 1, len(uploads), target, "preparing search", 1.0)
+                )
+            self.retriever.keywords.prepare(target)
+        return reports
+
+    def _ingest_one(
+        self,
+        upload: Upload,
+        collection: str,
+        report: Callable[[str, float], None],
+        contracts: bool = False,
+        tags: tuple[str, ...] | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        name = upload.file_name
+        s = self.settings
+
+        def failed(reason: str) -> IngestReport:
+            return IngestReport(
+                name, collection, "failed", reason=reason, seconds=time.perf_counter() - started
+            )
+
+        report("reading", 0.0)
+        try:
+            parsed = parse_pdf(
+                upload.data,
+                name,
+                engine=s.pdf_engine,
+                max_bytes=s.max_upload_mb * 1024 * 1024,
+                max_pages=s.max_pages,
+            )
+        except PdfError as exc:
+            return failed(str(exc))
+        existing = self.store.find_document(collection, name)
+        pipeline = self.pipeline_fingerprint()
+        if existing and existing.sha256 == parsed.sha256 and existing.pipeline == pipeline:
+            self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
+            if tags is not None and tags != existing.tags:  # new tags need no re-embedding
+                existing = self.store.set_tags(existing.doc_id, tags)
+            return IngestReport(
+                name,
+                collection,
+                "unchanged",
+                pages=existing.pages,
+                chunks=existing.chunks,
+                seconds=time.perf_counter() - started,
+                doc_id=existing.doc_id,
+                tags=existing.tags,
+            )
+        drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
+        report("embedding", 0.1)
+        matrix, sentences = self._embed_chunks(
+            parsed.title,
+            drafts,
+            lambda done: report("embedding", 0.1 + 0.85 * done),
+        )
+        report("storing", 0.95)
+        try:
+            status, doc_id = self.store.put_document(
+                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags, sentences
+            )
+        except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
+            return failed(f"could not be stored: {exc}")
+        self._extract_clauses(doc_id, collection, parsed, contracts)
+        warnings = []
+        if parsed.pages_without_text:
+            missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
+            warnings.append(
+                f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
+            )
+        flagged = self.store.document(doc_id).instruction_pages
+        if flagged:
+            pages = ", ".join(str(p) for p in flagged[:20])
+            warnings.append(
+                f"text addressed to an AI assistant on page(s) {pages}: never obeyed or quoted"
+            )
+            ingest_log.warning(
+                "instructions in a document", extra={"fields": {"doc_id": doc_id, "pages": flagged}}
+            )
+        return IngestReport(
+            name,
+            collection,
+            status,
+            pages=parsed.page_count,
+            pages_without_text=parsed.pages_without_text,
+            chunks=len(drafts),
+            seconds=time.perf_counter() - started,
+            reason="; ".join(warnings) or None,
+            doc_id=doc_id,
+            tags=tags if tags is not None else existing.tags if existing else (),
+            instruction_pages=flagged,
+        )
+
+    def _embed_chunks(
+        self, title: str, drafts: Sequence[ChunkDraft], progress: Callable[[float], None]
+    ) -> tuple[np.ndarray, list[SentenceVectors]]:
+        """Each chunk's vector and its sentences' vectors, from one forward pass per chunk."""
+        texts = [embedding_text(title, d.heading_path, d.text) for d in drafts]
+        spans = [sentence_spans(d.text) for d in drafts]
+        vectors: list[np.ndarray] = []
+        sentences: list[SentenceVectors] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = slice(start, start + EMBED_BATCH)
+            shifted = [  # the embedded text starts with the title and headings
+                [(a + len(t) - len(d.text), b + len(t) - len(d.text)) for a, b in s]
+                for t, d, s in zip(texts[batch], drafts[batch], spans[batch], strict=True)
+            ]
+            matrix, pooled = self.embedder.embed_passages(texts[batch], shifted)
+            vectors.append(matrix)
+            sentences.extend(zip(spans[batch], pooled, strict=True))
+            progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
+        if not vectors:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32), []
+        return np.concatenate(vectors), sentences
+
+    def _extract_clauses(
+        self,
+        doc_id: str,
+        collection: str,
+        parsed: ParsedPdf,
+        requested: bool,
+        *,
+        refresh: bool = True,
+    ) -> None:
+        """Clause records for a contract; a failure here never fails the ingestion."""
+        detect = self.settings.contract_detection
+        reason = self.contracts.reason(doc_id, collection, parsed.pages, requested, detect)
+        if reason is None or (not refresh and self.contracts.is_contract(doc_id)):
+            return
+        try:
+            self.contracts.extract(doc_id, parsed.pages, reason)
+        except Exception:  # noqa: BLE001 - the document is stored and searchable regardless
+            ingest_log.exception("clause extraction failed", extra={"fields": {"doc_id": doc_id}})
+
+
+def open_desk(settings: Settings, **components: object) -> Desk:
+    return Desk(settings, **components)  # type: ignore[arg-type]

@@ -1,0 +1,529 @@
+"""The knowledge store: documents and chunks in SQL, vectors in the index, original PDFs on disk.
+
+SQL is the source of truth. A document's chunks are swapped in one transaction, so readers see
+either the old version or the new one; vectors of a version that never committed (or was
+replaced) are ignored at query time because their ids no longer resolve to chunk rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ingest.chunking import ChunkDraft
+from ingest.instructions import addresses_assistant
+from ingest.pdf import ParsedPdf
+from knowledge.core.db import Base
+from knowledge.core.errors import KdeskError, NotFoundError
+from knowledge.core.text import sentence_spans
+from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
+from knowledge.search.filters import SearchFilter, normalise_tags
+from knowledge.search.vectors import VectorIndex
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("collection", "file_name"),)
+    doc_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    pipeline: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    pages: Mapped[int] = mapped_column(Integer)
+    pages_without_text: Mapped[str] = mapped_column(Text, default="[]")
+    chunks: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pdf_path: Mapped[str] = mapped_column(String(1000))
+    tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
+    # JSON list of the pages with text addressed to an AI assistant (flagged at ingest)
+    instruction_pages: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(
+        ForeignKey("documents.doc_id", ondelete="CASCADE"), index=True
+    )
+    collection: Mapped[str] = mapped_column(String(200), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    page_start: Mapped[int] = mapped_column(Integer)
+    page_end: Mapped[int] = mapped_column(Integer)
+    heading_path: Mapped[str] = mapped_column(Text, default="[]")
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    page_break: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the sentences of ``text`` as JSON [[start, end], ...] and their vectors (float16 rows,
+    # pooled from the chunk's own forward pass); NULL for chunks stored before they existed
+    sentence_spans: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sentence_vectors: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, deferred=True
+    )
+
+
+# Columns added after a release: (table, column, SQL type). Added in place on start-up, so an
+# existing data directory keeps working; rows written before read the column as NULL.
+ADDED_COLUMNS = [
+    ("chunks", "page_break", "INTEGER"),
+    ("documents", "pipeline", "VARCHAR(100)"),
+    ("documents", "tags", "TEXT"),
+    ("chunks", "sentence_spans", "TEXT"),
+    ("documents", "instruction_pages", "TEXT"),
+    ("chunks", "sentence_vectors", "BINARY"),
+]
+
+
+def add_missing_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table, column, sql_type in ADDED_COLUMNS:
+            existing = {c["name"] for c in inspector.get_columns(table)}
+            if column not in existing:
+                if sql_type == "BINARY":  # BLOB on SQLite, BYTEA on PostgreSQL
+                    sql_type = LargeBinary().compile(dialect=engine.dialect)
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+def instruction_pages(drafts: Sequence[ChunkDraft]) -> list[int]:
+    """The pages whose text addresses an AI assistant ("ignore all previous instructions")."""
+    pages = set()
+    for d in drafts:
+        for a, b in sentence_spans(d.text):
+            if addresses_assistant(d.text[a:b]):
+                second = d.page_break is not None and a >= d.page_break
+                pages.add(d.page_end if second else d.page_start)
+    return sorted(pages)
+
+
+SentenceVectors = tuple[Sequence[tuple[int, int]], np.ndarray]  # spans, one vector per span
+
+
+def _sentence_columns(sentences: SentenceVectors | None) -> dict[str, object]:
+    if sentences is None:
+        return {}
+    spans, vectors = sentences
+    if not len(spans) or len(spans) != len(vectors):
+        return {}
+    return {
+        "sentence_spans": json.dumps([list(span) for span in spans]),
+        "sentence_vectors": np.asarray(vectors, dtype=np.float16).tobytes(),
+    }
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    documents: int
+    chunks: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _document_info(row: DocumentRow) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=row.doc_id,
+        collection=row.collection,
+        file_name=row.file_name,
+        title=row.title,
+        pages=row.pages,
+        chunks=row.chunks,
+        sha256=row.sha256,
+        pipeline=row.pipeline or "",
+        ingested_at=_as_utc(row.ingested_at),
+        pdf_path=row.pdf_path,
+        tags=tuple(json.loads(row.tags or "[]")),
+        instruction_pages=tuple(json.loads(row.instruction_pages or "[]")),
+    )
+
+
+def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
+    return Chunk(
+        id=row.id,
+        doc_id=row.doc_id,
+        collection=row.collection,
+        file_name=doc.file_name,
+        title=doc.title,
+        page_start=row.page_start,
+        page_end=row.page_end,
+        heading_path=tuple(json.loads(row.heading_path)),
+        char_start=row.char_start,
+        char_end=row.char_end,
+        text=row.text,
+        content_hash=row.content_hash,
+        page_break=row.page_break,
+        sentences=tuple((a, b) for a, b in json.loads(row.sentence_spans or "[]")),
+    )
+
+
+def validate_collection_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise KdeskError("A collection needs a name.")
+    if len(cleaned) > 100:
+        raise KdeskError("Collection names are limited to 100 characters.")
+    return cleaned
+
+
+class KnowledgeStore:
+    def __init__(self, engine: Engine, index: VectorIndex, files_dir: Path) -> None:
+        self.engine = engine
+        self.index = index
+        self.files_dir = files_dir
+        Base.metadata.create_all(engine)
+        add_missing_columns(engine)
+
+    # Collections ---------------------------------------------------------------------------
+
+    def ensure_collection(self, name: str) -> str:
+        name = validate_collection_name(name)
+        with Session(self.engine) as session, session.begin():
+            if session.get(CollectionRow, name) is None:
+                session.add(CollectionRow(name=name, revision=0, created_at=_now()))
+        return name
+
+    def collections(self) -> list[CollectionInfo]:
+        with Session(self.engine) as session:
+            doc_counts = dict(
+                session.execute(
+                    select(DocumentRow.collection, func.count()).group_by(DocumentRow.collection)
+                ).all()
+            )
+            chunk_counts = dict(
+                session.execute(
+                    select(DocumentRow.collection, func.sum(DocumentRow.chunks)).group_by(
+                        DocumentRow.collection
+                    )
+                ).all()
+            )
+            names = session.scalars(select(CollectionRow.name).order_by(CollectionRow.name)).all()
+        return [
+            CollectionInfo(n, int(doc_counts.get(n, 0)), int(chunk_counts.get(n) or 0))
+            for n in names
+        ]
+
+    def collection_names(self) -> list[str]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(CollectionRow.name).order_by(CollectionRow.name)))
+
+    def revision(self, collection: str) -> int:
+        with Session(self.engine) as session:
+            row = session.get(CollectionRow, collection)
+            return row.revision if row else -1
+
+    def delete_collection(self, name: str) -> None:
+        for doc in self.documents([name]):
+            self.delete_document(doc.doc_id)
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(CollectionRow).where(CollectionRow.name == name))
+        self.index.drop(name)
+
+    # Documents -----------------------------------------------------------------------------
+
+    def documents(self, collections: Sequence[str] | None = None) -> list[DocumentInfo]:
+        query = select(DocumentRow).order_by(DocumentRow.collection, DocumentRow.file_name)
+        if collections is not None:
+            query = query.where(DocumentRow.collection.in_(list(collections)))
+        with Session(self.engine) as session:
+            return [_document_info(row) for row in session.scalars(query)]
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        with Session(self.engine) as session:
+            row = session.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFoundError(f"No document with id {doc_id}.")
+            return _document_info(row)
+
+    def set_tags(self, doc_id: str, tags: Sequence[str]) -> DocumentInfo:
+        """Replace a document's tags (normalised); chunks and vectors stay as they are."""
+        cleaned = normalise_tags(tags)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFoundError(f"No document with id {doc_id}.")
+            row.tags = json.dumps(list(cleaned))
+            session.flush()
+            return _document_info(row)
+
+    def filtered_doc_ids(self, collections: Sequence[str], where: SearchFilter) -> list[str]:
+        """The ids of the documents in ``collections`` that ``where`` lets through: the only
+        documents a filtered search may draw from (never any outside ``collections``)."""
+        if not collections:
+            return []
+        query = select(DocumentRow.doc_id).where(DocumentRow.collection.in_(list(collections)))
+        if where.documents:
+            names = list(where.documents)
+            query = query.where(DocumentRow.file_name.in_(names) | DocumentRow.doc_id.in_(names))
+        if where.tags:  # any of them; a tag is stored as a JSON string inside the list
+            query = query.where(
+                or_(
+                    *(DocumentRow.tags.contains(json.dumps(t), autoescape=True) for t in where.tags)
+                )
+            )
+        if where.ingested_since:
+            query = query.where(DocumentRow.ingested_at >= _day_start(where.ingested_since))
+        if where.ingested_until:
+            next_day = where.ingested_until + timedelta(days=1)
+            query = query.where(DocumentRow.ingested_at < _day_start(next_day))
+        with Session(self.engine) as session:
+            return list(session.scalars(query.order_by(DocumentRow.doc_id)))
+
+    def find_document(self, collection: str, file_name: str) -> DocumentInfo | None:
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(DocumentRow).where(
+                    DocumentRow.collection == collection, DocumentRow.file_name == file_name
+                )
+            ).first()
+            return _document_info(row) if row else None
+
+    def put_document(
+        self,
+        collection: str,
+        file_name: str,
+        parsed: ParsedPdf,
+        drafts: Sequence[ChunkDraft],
+        vectors: np.ndarray,
+        pdf_bytes: bytes,
+        pipeline: str = "",
+        tags: Sequence[str] | None = None,
+        sentences: Sequence[SentenceVectors] | None = None,
+    ) -> tuple[IngestStatus, str]:
+        """Add a new document or replace the one with the same file name, all or nothing.
+        ``tags`` replace the document's tags; None keeps those of the version it replaces.
+        ``sentences``: per chunk, its sentence spans and their vectors."""
+        cleaned = None if tags is None else normalise_tags(tags)
+        collection = self.ensure_collection(collection)
+        existing = self.find_document(collection, file_name)
+        doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
+        version = self._version(doc_id) + 1 if existing else 1
+        ids = [f"{doc_id}-v{version}-{i}" for i in range(len(drafts))]
+        pdf_path = self._save_pdf(doc_id, version, pdf_bytes)
+        self.index.add(collection, ids, vectors)
+        try:
+            old_ids = self._swap_in(
+                collection,
+                file_name,
+                doc_id,
+                version,
+                parsed,
+                drafts,
+                ids,
+                pdf_path,
+                existing,
+                pipeline,
+                cleaned,
+                sentences,
+            )
+        except Exception:
+            self.index.delete(collection, ids)
+            pdf_path.unlink(missing_ok=True)
+            raise
+        self.index.delete(collection, old_ids)
+        if existing and existing.pdf_path != str(pdf_path):
+            Path(existing.pdf_path).unlink(missing_ok=True)
+        return ("replaced" if existing else "added"), doc_id
+
+    def _version(self, doc_id: str) -> int:
+        with Session(self.engine) as session:
+            row = session.get(DocumentRow, doc_id)
+            return row.version if row else 0
+
+    def _save_pdf(self, doc_id: str, version: int, data: bytes) -> Path:
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / f"{doc_id}-v{version}.pdf"
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path
+
+    def _swap_in(
+        self,
+        collection: str,
+        file_name: str,
+        doc_id: str,
+        version: int,
+        parsed: ParsedPdf,
+        drafts: Sequence[ChunkDraft],
+        ids: Sequence[str],
+        pdf_path: Path,
+        existing: DocumentInfo | None,
+        pipeline: str = "",
+        tags: Sequence[str] | None = None,
+        sentences: Sequence[SentenceVectors] | None = None,
+    ) -> list[str]:
+        with Session(self.engine) as session, session.begin():
+            old_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
+            session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+            values = dict(
+                collection=collection,
+                file_name=file_name,
+                title=parsed.title,
+                sha256=parsed.sha256,
+                pages=parsed.page_count,
+                pages_without_text=json.dumps(list(parsed.pages_without_text)),
+                chunks=len(drafts),
+                version=version,
+                ingested_at=_now(),
+                pdf_path=str(pdf_path),
+                pipeline=pipeline,
+                instruction_pages=json.dumps(instruction_pages(drafts)),
+            )
+            if tags is not None or not existing:  # a replaced version keeps its tags
+                values["tags"] = json.dumps(list(tags or ()))
+            if existing:
+                session.execute(
+                    update(DocumentRow).where(DocumentRow.doc_id == doc_id).values(**values)
+                )
+            else:
+                session.add(DocumentRow(doc_id=doc_id, **values))
+            session.flush()
+            session.add_all(
+                ChunkRow(
+                    id=chunk_id,
+                    doc_id=doc_id,
+                    collection=collection,
+                    ordinal=i,
+                    page_start=d.page_start,
+                    page_end=d.page_end,
+                    heading_path=json.dumps(list(d.heading_path)),
+                    char_start=d.char_start,
+                    char_end=d.char_end,
+                    text=d.text,
+                    content_hash=d.content_hash,
+                    page_break=d.page_break,
+                    **_sentence_columns(sentences[i] if sentences else None),
+                )
+                for i, (chunk_id, d) in enumerate(zip(ids, drafts, strict=True))
+            )
+            self._bump(session, collection)
+        return old_ids
+
+    def _bump(self, session: Session, collection: str) -> None:
+        session.execute(
+            update(CollectionRow)
+            .where(CollectionRow.name == collection)
+            .values(revision=CollectionRow.revision + 1)
+        )
+
+    def delete_document(self, doc_id: str) -> DocumentInfo:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFoundError(f"No document with id {doc_id}.")
+            info = _document_info(row)
+            ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
+            session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+            session.delete(row)
+            self._bump(session, info.collection)
+        self.index.delete(info.collection, ids)
+        Path(info.pdf_path).unlink(missing_ok=True)
+        return info
+
+    # Chunks --------------------------------------------------------------------------------
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id; ids of replaced or deleted versions are silently absent."""
+        if not ids:
+            return {}
+        found: dict[str, Chunk] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                rows = session.execute(
+                    select(ChunkRow, DocumentRow)
+                    .join(DocumentRow, DocumentRow.doc_id == ChunkRow.doc_id)
+                    .where(ChunkRow.id.in_(list(ids[start : start + 500])))
+                ).all()
+                for chunk_row, doc_row in rows:
+                    found[chunk_row.id] = _chunk(chunk_row, doc_row)
+        return found
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The sentence vectors of these chunks (rows in the order of ``Chunk.sentences``);
+        chunks stored without them are absent."""
+        found: dict[str, np.ndarray] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                rows = session.execute(
+                    select(ChunkRow.id, ChunkRow.sentence_spans, ChunkRow.sentence_vectors).where(
+                        ChunkRow.id.in_(list(ids[start : start + 500])),
+                        ChunkRow.sentence_vectors.is_not(None),
+                    )
+                )
+                for chunk_id, spans, blob in rows:
+                    count = len(json.loads(spans or "[]"))
+                    if count and blob:
+                        matrix = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+                        found[chunk_id] = matrix.reshape(count, -1)
+        return found
+
+    def chunk_ids(self, collection: str, doc_ids: Sequence[str]) -> list[str]:
+        docs = list(dict.fromkeys(doc_ids))
+        found: list[str] = []
+        with Session(self.engine) as session:
+            for start in range(0, len(docs), 500):
+                found.extend(
+                    session.scalars(
+                        select(ChunkRow.id)
+                        .where(
+                            ChunkRow.collection == collection,
+                            ChunkRow.doc_id.in_(docs[start : start + 500]),
+                        )
+                        .order_by(ChunkRow.doc_id, ChunkRow.ordinal)
+                    )
+                )
+        return found
+
+    def collection_chunks(self, collection: str) -> list[Chunk]:
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(ChunkRow, DocumentRow)
+                .join(DocumentRow, DocumentRow.doc_id == ChunkRow.doc_id)
+                .where(ChunkRow.collection == collection)
+                .order_by(ChunkRow.doc_id, ChunkRow.ordinal)
+            ).all()
+            return [_chunk(c, d) for c, d in rows]
