@@ -32,7 +32,10 @@ from knowledge.search.retrieval import Retriever
 
 FORMAT = "kdesk-evidence-1"
 DEFAULT_MODEL = Path(__file__).parent / "evidence.npz"
-TOP_PASSAGES = 3  # the passages an answer is mostly built from
+TOP_PASSAGES = 3
+# strong L2 regularisation: the signals overlap, and small collections (a handful of chunks,
+# where means equal maxima and IDF is coarse) must not be judged by large opposing weights
+REGULARISATION = 0.1  # the passages an answer is mostly built from
 CLOSE_TERM = 0.6  # word-vector cosine from which a passage word stands in for a question word
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
@@ -62,9 +65,7 @@ class Signals:
     """What the judgement reads; every field is a number (the model's input, in this order)."""
 
     top_cosine: float  # best passage's cosine to the question
-    mean_cosine: float  # mean over the top passages
     best_sentence: float  # best sentence of the top passages
-    mean_sentence: float  # mean over the top passages of their best sentence
     coverage: float  # IDF-weighted share of the question's terms found in the top passages
     close_coverage: float  # the same, counting terms close in the embedding space
     rarest_missing: float  # IDF of the rarest question term not found (0: none missing)
@@ -139,7 +140,7 @@ def evidence_signals(
     top = list(sources[:TOP_PASSAGES])
     terms = question_terms(question)
     if not top or not terms:
-        return Signals(0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, len(terms))
+        return Signals(0, 0, 0, 0, 0, 1, 0, 0, 0, 0, len(terms))
     cosines = [s.score for s in top]
     best_sentences = [s.best_sentence for s in top]
     texts = [f"{s.chunk.title} {' '.join(s.chunk.heading_path)} {s.chunk.text}" for s in top]
@@ -171,9 +172,7 @@ def evidence_signals(
         )
     return Signals(
         top_cosine=max(cosines),
-        mean_cosine=float(np.mean(cosines)),
         best_sentence=max(best_sentences),
-        mean_sentence=float(np.mean(best_sentences)),
         coverage=sum(idf[t] for t in found) / mass,
         close_coverage=sum(idf[t] for t in close) / mass,
         rarest_missing=max((idf[t] for t in not_found), default=0.0),
@@ -304,7 +303,7 @@ def train_model(
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    fit = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+    fit = LogisticRegression(C=REGULARISATION, max_iter=2000, class_weight="balanced")
     fit.fit((x - mean) / scale, y, sample_weight=None if weights is None else np.asarray(weights))
     return EvidenceModel(mean, scale, fit.coef_[0], float(fit.intercept_[0]), 0.5, 0.5)
 

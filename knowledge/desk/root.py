@@ -33,7 +33,8 @@ from knowledge.core.text import sentence_spans
 from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter, normalise_tags
-from knowledge.search.retrieval import Retriever, embedding_text
+from knowledge.search.indexes import embedding_text
+from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore, SentenceVectors
 from knowledge.search.vectors import ChromaIndex, VectorIndex
 from knowledge.usage.events import Rating, UsageLog

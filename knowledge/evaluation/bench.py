@@ -17,7 +17,9 @@ from knowledge.core.settings import Settings
 from knowledge.desk.root import Desk, Upload
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
-from knowledge.search.retrieval import Retriever, embedding_text, focus_query
+from knowledge.search.indexes import embedding_text
+from knowledge.search.ranking import focus_query
+from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
 
 TOPICS = (

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.core.errors import KdeskError
 from knowledge.evaluation.retrieval import Hit
 from knowledge.search.embeddings import Embedder
 
@@ -44,7 +45,12 @@ class NaivePipeline:
         """Build (or reuse, when the files are unchanged) the naive index of a folder."""
         import time
 
-        from langchain_text_splitters import RecursiveCharacterTextSplitter
+        try:
+            from langchain_text_splitters import RecursiveCharacterTextSplitter
+        except ImportError:
+            raise KdeskError(
+                "The naive baseline needs LangChain's splitter: pip install 'knowledge-desk[eval]'"
+            ) from None
 
         files = sorted(docs_dir.glob("*.pdf"))
         key = self.cache_dir / f"{docs_dir.resolve().parent.name}-{_fingerprint(files)}"

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from ingest.chunking import ChunkDraft, chunk_pages, document_text
+from ingest.chunking import ChunkDraft, chunk_pages
+from ingest.lines import document_text
 from ingest.pdf import Page, parse_pdf
 from tests.pdfs import make_pdf
 

@@ -19,11 +19,9 @@ from ingest.pdf import (
     NoTextError,
     PdfError,
     TooLargeError,
-    choose_title,
-    normalise_page_text,
     parse_pdf,
-    remove_running_lines,
 )
+from ingest.pdf_text import choose_title, normalise_page_text, remove_running_lines
 from tests.pdfs import make_pdf, make_scanned_pdf, make_zero_page_pdf
 
 ENGINES: list[Engine] = ["pdfium", "pypdf"]

@@ -2,13 +2,8 @@
 
 import pytest
 
-from knowledge.assistant.answering import (
-    NOT_FOUND,
-    extractive_answer,
-    standalone_query,
-    trim_passage,
-    verify_citations,
-)
+from knowledge.assistant.answering import NOT_FOUND, standalone_query
+from knowledge.assistant.citations import extractive_answer, trim_passage, verify_citations
 from knowledge.assistant.personas import Turn
 from knowledge.desk.root import Desk, Upload
 from tests.conftest import ScriptedChatModel

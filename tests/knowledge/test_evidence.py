@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ingest.instructions import addresses_assistant
-from knowledge.assistant.answering import extractive_answer, quotable, says_not_answered
+from knowledge.assistant.answering import says_not_answered
+from knowledge.assistant.citations import extractive_answer, quotable
 from knowledge.assistant.evidence import (
     SIGNAL_NAMES,
     EvidenceModel,
@@ -22,7 +23,7 @@ from knowledge.core.text import sentence_spans, split_sentences
 from knowledge.core.types import Chunk, ScoredChunk
 from knowledge.desk.root import Desk, Upload
 from knowledge.search.embeddings import pool_spans
-from knowledge.search.retrieval import sentence_stage, sentence_weight
+from knowledge.search.ranking import sentence_stage, sentence_weight
 from tests.conftest import ScriptedChatModel
 from tests.fake_ollama import FakeOllama
 from tests.pdfs import make_pdf

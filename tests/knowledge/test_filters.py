@@ -19,7 +19,7 @@ from knowledge.assistant.answering import NOT_FOUND
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.settings import Settings
 from knowledge.desk.root import Desk, Upload
-from knowledge.search import retrieval
+from knowledge.search import indexes
 from knowledge.search.filters import (
     SearchFilter,
     document_choices,
@@ -307,8 +307,8 @@ def test_the_keyword_query_itself_is_filtered(crowded: Desk, monkeypatch):
 @pytest.mark.parametrize("vectors", ["exact in memory", "vector index"])
 def test_every_query_of_every_stage_gets_the_filter(library: Desk, monkeypatch, vectors: str):
     if vectors == "vector index":  # a collection too large to hold its vectors in memory
-        monkeypatch.setattr(retrieval, "EXACT_SEARCH_MAX", 0)
-        library.retriever.keywords = retrieval.MemoryIndexes(library.store)
+        monkeypatch.setattr(indexes, "EXACT_SEARCH_MAX", 0)
+        library.retriever.keywords = indexes.MemoryIndexes(library.store)
     allowed_docs = set(
         library.store.filtered_doc_ids(["Finance", "IT"], SearchFilter(tags=("it",)))
     )

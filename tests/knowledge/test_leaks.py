@@ -32,7 +32,7 @@ from knowledge.desk.facade import UserDesk
 from knowledge.desk.root import Desk
 from knowledge.search.embeddings import Embedder
 from knowledge.search.filters import SearchFilter
-from knowledge.search.retrieval import focus_query
+from knowledge.search.ranking import focus_query
 from knowledge.usage.events import UsageFilter
 from tests.fake_ollama import FakeOllama
 from tests.leaks import (

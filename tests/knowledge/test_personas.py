@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from knowledge.assistant.answering import GENERAL_MARK, verify_citations
+from knowledge.assistant.citations import GENERAL_MARK, verify_citations
 from knowledge.assistant.personas import Persona
 from knowledge.desk.root import Upload
 from tests.pdfs import make_pdf

@@ -3,7 +3,7 @@
 import pytest
 
 from knowledge.desk.root import Upload
-from knowledge.search.retrieval import reciprocal_rank_fusion
+from knowledge.search.ranking import reciprocal_rank_fusion
 from tests.pdfs import make_pdf
 
 EXPENSES = [
@@ -68,7 +68,7 @@ def test_reciprocal_rank_fusion_rewards_agreement():
 
 
 def test_focus_query_keeps_the_part_that_asks():
-    from knowledge.search.retrieval import focus_query
+    from knowledge.search.ranking import focus_query
 
     q = "Consider the Supply Agreement between Acme Corp and Beta LLC; When does it expire?"
     assert focus_query(q) == "When does it expire?"
@@ -93,7 +93,7 @@ def test_question_naming_its_document_finds_the_right_page(desk):
 
 
 def test_name_words_are_the_names_a_question_uses():
-    from knowledge.search.retrieval import name_words
+    from knowledge.search.ranking import name_words
 
     assert name_words("How has Apple's total net sales changed?") == "Apple's"
     assert name_words("In Q1 2023, how did Intel's spending change?") == "Q1 2023 Intel's"
@@ -102,7 +102,7 @@ def test_name_words_are_the_names_a_question_uses():
 
 
 def test_named_documents_only_when_a_few_stand_out():
-    from knowledge.search.retrieval import named_documents
+    from knowledge.search.ranking import named_documents
 
     others = {f"other-{i}": 0.25 * (i % 3) for i in range(8)}
     assert named_documents({"a": 9.0, "b": 8.0, "c": 4.0, **others}) == ["a", "b"]
@@ -155,7 +155,7 @@ def test_the_best_passage_wins_across_collections(desk):
 
 
 def test_vectors_in_memory_are_exact_and_reloaded_only_for_new_chunks(loaded, monkeypatch):
-    from knowledge.search import retrieval
+    from knowledge.search import indexes
 
     store, keywords = loaded.store, loaded.retriever.keywords
     query = loaded.embedder.embed_query("How long must passwords be?")
@@ -176,14 +176,14 @@ def test_vectors_in_memory_are_exact_and_reloaded_only_for_new_chunks(loaded, mo
         return get_vectors(collection, wanted)
 
     profiled: list[str] = []
-    profile_text = retrieval.profile_text
+    profile_text = indexes.profile_text
 
     def spy_profile(chunks, title_weight=2):
         profiled.append(chunks[0].file_name)
         return profile_text(chunks, title_weight)
 
     monkeypatch.setattr(store.index, "get_vectors", spy)
-    monkeypatch.setattr(retrieval, "profile_text", spy_profile)
+    monkeypatch.setattr(indexes, "profile_text", spy_profile)
     loaded.ingest([Upload("vpn.pdf", make_pdf(["Use the VPN on public networks."]))], "IT")
     keywords.vector_query("IT", query, 3)  # the revision moved: the indexes are rebuilt
     new = {c.id for c in store.collection_chunks("IT") if c.file_name == "vpn.pdf"}
