@@ -14,6 +14,7 @@ import numpy as np
 
 from ingest.pdf import Page, ParsedPdf
 from knowledge.core.settings import Settings
+from knowledge.core.text import sentence_spans
 from knowledge.desk.root import Desk, Upload
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
@@ -143,12 +144,24 @@ def _fill_store(
         )
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         drafts = []
+        sentences = []
         for i, p in enumerate(picks):
             extra = " ".join(words[j] for j in rng.integers(0, len(words), 20))
             text = f"{base_texts[int(p)][:600]} {extra}"
             drafts.append(ChunkDraft(text, 1, 1, (), i * 10, i * 10 + len(text), f"{d}-{i}"))
+            spans = sentence_spans(text)  # and sentence vectors near the chunk's, as ingest stores
+            near = vectors[i] + rng.normal(0, 0.05, (len(spans), vectors.shape[1]))
+            sentences.append((spans, near / np.linalg.norm(near, axis=1, keepdims=True)))
         parsed = ParsedPdf(f"Synthetic {d}", (Page(1, ""),), f"{d:064x}")
-        store.put_document("scale", f"synthetic-{d:05}.pdf", parsed, drafts, vectors, b"%PDF-1.4")
+        store.put_document(
+            "scale",
+            f"synthetic-{d:05}.pdf",
+            parsed,
+            drafts,
+            vectors,
+            b"%PDF-1.4",
+            sentences=sentences,
+        )
         all_vectors.append(vectors.astype(np.float32))
     return np.concatenate(all_vectors)
 
