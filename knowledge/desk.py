@@ -21,7 +21,7 @@ from knowledge.audit import AuditLog
 from knowledge.compliance import Blocked, ComplianceRules, guarded_stream
 from knowledge.contract_chat import ClauseAwareRetriever
 from knowledge.contracts import ContractBook
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import make_engine, sqlite_url, upgrade
 from knowledge.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.errors import KdeskError
 from knowledge.evidence import EvidenceJudge
@@ -97,6 +97,7 @@ class Desk:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.database_url or sqlite_url(settings.database_path))
+        upgrade(self.engine)  # the schema at the newest migration before anything uses it
         self.store = KnowledgeStore(
             self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
         )

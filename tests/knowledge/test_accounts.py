@@ -20,9 +20,9 @@ from knowledge.accounts import (
     roles_from_claims,
 )
 from knowledge.audit import AuditLog, AuditQuery
-from knowledge.db import make_engine
 from knowledge.errors import KdeskError, SettingsError
 from knowledge.roles import RoleBook
+from tests.db import migrated_engine
 
 PASSWORD = "correct horse battery"
 
@@ -42,7 +42,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def book(database_url: str, clock: Clock) -> AccountBook:
-    engine = make_engine(database_url)  # a SQLite file, then PostgreSQL
+    engine = migrated_engine(database_url)  # a SQLite file, then PostgreSQL
     audit = AuditLog(engine)
     fast = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     return AccountBook(

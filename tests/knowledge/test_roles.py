@@ -9,7 +9,6 @@ import pytest
 
 from knowledge.answering import Persona
 from knowledge.compliance import BannedPhrase
-from knowledge.db import make_engine
 from knowledge.errors import KdeskError, NotFoundError
 from knowledge.ratelimit import RateLimit
 from knowledge.roles import (
@@ -22,13 +21,14 @@ from knowledge.roles import (
     role_from_config,
     templates,
 )
+from tests.db import migrated_engine
 
 TEMPLATE_NAMES = {"employee", "support lead", "manager", "admin", "tech support", "sales", "legal"}
 
 
 @pytest.fixture
 def book(database_url: str) -> RoleBook:
-    return RoleBook(make_engine(database_url))  # a SQLite file, then PostgreSQL
+    return RoleBook(migrated_engine(database_url))  # a SQLite file, then PostgreSQL
 
 
 def test_templates_are_written_once_on_first_start(book: RoleBook):

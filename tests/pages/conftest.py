@@ -13,12 +13,13 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.accounts import AccountBook
 from knowledge.audit import AuditLog
-from knowledge.db import make_engine, sqlite_url
+from knowledge.db import sqlite_url
 from knowledge.desk import Desk, Upload
 from knowledge.roles import RoleBook
 from knowledge.settings import load_settings
 from pages.auth import SESSION_KEY, SignedIn
 from pages.shared import get_desk
+from tests.db import migrated_engine
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import FILE_NAME, MODEL, ROOT, grounded_reply, handbook_pdf
 
@@ -40,7 +41,7 @@ def open_page(path: str, user: str | None = TESTER, roles: Sequence[str] = ("adm
 def ensure_account(data_dir: Path, user: str, roles: Sequence[str]) -> None:
     """A local account ``user`` (password TEST_PASSWORD) holding exactly ``roles``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
+    engine = migrated_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
     audit = AuditLog(engine)
     book = AccountBook(engine, RoleBook(engine, audit), audit, hasher=FAST_HASHER)
     if book.account(user) is None:
