@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from knowledge.access_cli import add_access_commands
 from knowledge.contract_cli import add_clause_commands
+from knowledge.db_cli import add_db_commands
 from knowledge.errors import KdeskError
 from knowledge.eval_cli import add_eval_commands
 from knowledge.settings import load_settings
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_eval_commands(sub)
+    add_db_commands(sub)
     add_clause_commands(sub)
     add_access_commands(sub, _day)
     return parser
