@@ -107,6 +107,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database back to ``revision`` ("base": nothing), under the same lock (for
+    trying a migration's downgrade; the app never goes back)."""
+    from alembic import command
+
+    with engine.connect() as connection, _migration_lock(connection):
+        config = alembic_config(connection)
+        _stamp_unversioned(connection, config)
+        command.downgrade(config, revision)
+
+
 @contextmanager
 def _migration_lock(connection: Connection) -> Iterator[None]:
     """A transaction on ``connection`` that only one migrating process holds at a time,
@@ -118,13 +129,15 @@ def _migration_lock(connection: Connection) -> Iterator[None]:
         # only changes outside a transaction.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.commit()
-        # A write lock from the start: a second process waits here (the busy timeout) and then
-        # finds the database migrated. SQL DDL is transactional on SQLite, as on PostgreSQL.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif connection.dialect.name == "postgresql":
-        # held until the transaction ends
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
     try:
+        if sqlite:
+            # A write lock from the start: a second process waits here (the busy timeout),
+            # then finds the database migrated. DDL is transactional on SQLite too.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":  # held until the transaction ends
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK}
+            )
         yield
         connection.commit()
     except BaseException:
