@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from knowledge.core.db import make_engine, sqlite_url
+    from knowledge.core.db import make_engine, sqlite_url, upgrade
     from knowledge.evaluation.usage_bench import fill_usage
     from knowledge.search.embeddings import SentenceTransformerEmbedder
     from knowledge.usage.events import UsageLog
@@ -53,7 +53,9 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
         embed = SentenceTransformerEmbedder().embed_documents
-        log = UsageLog(make_engine(sqlite_url(data_dir / "kdesk.sqlite3")), embed=embed)
+        engine = make_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
+        upgrade(engine)
+        log = UsageLog(engine, embed=embed)
         fill_s = fill_usage(log, args.events)
         log.engine.dispose()
         os.environ.update(

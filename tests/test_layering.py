@@ -182,7 +182,8 @@ def _imports_in_a_fresh_process(
 
 
 def test_importing_every_module_loads_no_streamlit():
-    result = _imports_in_a_fresh_process(sorted(project_modules()), ["streamlit"])
+    modules = [m for m in sorted(project_modules()) if not m.endswith("migrations.env")]
+    result = _imports_in_a_fresh_process(modules, ["streamlit"])  # env.py runs under Alembic only
     assert result.returncode == 0, result.stderr[-2000:]
 
 

@@ -125,7 +125,6 @@ class AccountBook:
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
         self._dummy: str | None = None
-        Base.metadata.create_all(engine, tables=[UserRow.__table__])  # type: ignore[list-item]
 
     # Reading ---------------------------------------------------------------------------------
 

@@ -103,7 +103,6 @@ def _start_of(day: date) -> datetime:
 class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        Base.metadata.create_all(engine, tables=[AuditRow.__table__])  # type: ignore[list-item]
 
     def record(
         self,

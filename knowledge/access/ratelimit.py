@@ -110,7 +110,6 @@ class RateLimiter:
         self.engine = engine
         self.clock = clock
         self._lock = threading.Lock()  # check-and-insert is atomic within the app's process
-        Base.metadata.create_all(engine, tables=[RateHitRow.__table__])  # type: ignore[list-item]
 
     def acquire(self, user: str, limit: RateLimit) -> int:
         """Count one question for ``user``, or raise RateLimitedError; returns the hit's id

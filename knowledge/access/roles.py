@@ -313,8 +313,6 @@ class RoleBook:
     def __init__(self, engine: Engine, audit: AuditLog | None = None) -> None:
         self.engine = engine
         self.audit = audit or AuditLog(engine)
-        tables = [RoleRow.__table__, UserRoleRow.__table__]
-        Base.metadata.create_all(engine, tables=tables)  # type: ignore[arg-type]
         self._seed()
 
     def _seed(self) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from knowledge.cli import common
 from knowledge.cli.access import add_access_commands
 from knowledge.cli.contracts import add_clause_commands
+from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import load_settings
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_eval_commands(sub)
+    add_db_commands(sub)
     add_clause_commands(sub)
     add_access_commands(sub, common.day)
     return parser

@@ -196,7 +196,6 @@ class ContractBook:
     def __init__(self, engine: Engine, model: Callable[[], ClauseScorer] | None = None) -> None:
         self.engine = engine
         self._model: Callable[[], ClauseScorer] = model or load_clause_model
-        Base.metadata.create_all(engine)
 
     # Extraction ------------------------------------------------------------------------------
 

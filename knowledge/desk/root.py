@@ -26,7 +26,7 @@ from knowledge.assistant.personas import Persona, Turn
 from knowledge.contracts.book import ContractBook
 from knowledge.contracts.chat import ClauseAwareRetriever
 from knowledge.core import metrics
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import make_engine, sqlite_url, upgrade
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
 from knowledge.core.text import sentence_spans
@@ -99,6 +99,7 @@ class Desk:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.database_url or sqlite_url(settings.database_path))
+        upgrade(self.engine)  # the schema at the newest migration before anything uses it
         self.store = KnowledgeStore(
             self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
         )

@@ -172,12 +172,14 @@ def time_dashboard(log: UsageLog, repeats: int = 3) -> dict[str, float]:
 def bench_usage(embed: Embed | None, count: int = 100_000) -> dict[str, object]:
     """Write ``count`` synthetic events into a fresh SQLite file, then time the analytics page's
     aggregations (everything it shows, default 30-day range) and the `kdesk usage` summary."""
-    from knowledge.core.db import make_engine, sqlite_url
+    from knowledge.core.db import make_engine, sqlite_url, upgrade
     from knowledge.usage.analytics import summary
 
     with tempfile.TemporaryDirectory(prefix="kdesk-usage-bench-") as tmp:
         path = Path(tmp) / "kdesk.sqlite3"
-        log = UsageLog(make_engine(sqlite_url(path)), embed=embed)
+        engine = make_engine(sqlite_url(path))
+        upgrade(engine)
+        log = UsageLog(engine, embed=embed)
         fill_seconds = fill_usage(log, count)
         dashboard = time_dashboard(log)
         started = time.perf_counter()

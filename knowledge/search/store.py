@@ -26,10 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
-    inspect,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -94,29 +92,6 @@ class ChunkRow(Base):
     sentence_vectors: Mapped[bytes | None] = mapped_column(
         LargeBinary, nullable=True, deferred=True
     )
-
-
-# Columns added after a release: (table, column, SQL type). Added in place on start-up, so an
-# existing data directory keeps working; rows written before read the column as NULL.
-ADDED_COLUMNS = [
-    ("chunks", "page_break", "INTEGER"),
-    ("documents", "pipeline", "VARCHAR(100)"),
-    ("documents", "tags", "TEXT"),
-    ("chunks", "sentence_spans", "TEXT"),
-    ("documents", "instruction_pages", "TEXT"),
-    ("chunks", "sentence_vectors", "BINARY"),
-]
-
-
-def add_missing_columns(engine: Engine) -> None:
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table, column, sql_type in ADDED_COLUMNS:
-            existing = {c["name"] for c in inspector.get_columns(table)}
-            if column not in existing:
-                if sql_type == "BINARY":  # BLOB on SQLite, BYTEA on PostgreSQL
-                    sql_type = LargeBinary().compile(dialect=engine.dialect)
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
 def instruction_pages(drafts: Sequence[ChunkDraft]) -> list[int]:
@@ -214,8 +189,6 @@ class KnowledgeStore:
         self.engine = engine
         self.index = index
         self.files_dir = files_dir
-        Base.metadata.create_all(engine)
-        add_missing_columns(engine)
 
     # Collections ---------------------------------------------------------------------------
 

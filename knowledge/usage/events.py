@@ -265,10 +265,6 @@ class UsageLog:
         self.storage = storage
         self.embed = embed
         self.embedding_model = embedding_model
-        Base.metadata.create_all(engine)
-        for name in (UsageEventRow.__tablename__, UsageCitationRow.__tablename__):
-            for index in Base.metadata.tables[name].indexes:  # added since the table was made
-                index.create(engine, checkfirst=True)
 
     # Writing -------------------------------------------------------------------------------
 

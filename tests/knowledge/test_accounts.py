@@ -21,8 +21,8 @@ from knowledge.access.accounts import (
 )
 from knowledge.access.audit import AuditLog, AuditQuery
 from knowledge.access.roles import RoleBook
-from knowledge.core.db import make_engine
 from knowledge.core.errors import KdeskError, SettingsError
+from tests.db import migrated_engine
 
 PASSWORD = "correct horse battery"
 
@@ -42,7 +42,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def book(database_url: str, clock: Clock) -> AccountBook:
-    engine = make_engine(database_url)  # a SQLite file, then PostgreSQL
+    engine = migrated_engine(database_url)  # a SQLite file, then PostgreSQL
     audit = AuditLog(engine)
     fast = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     return AccountBook(

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import sqlite_url
 from knowledge.search.store import CollectionRow, DocumentRow
 from knowledge.usage import analytics
 from knowledge.usage.events import CitedDocument, UsageEvent, UsageFilter, UsageLog
+from tests.db import migrated_engine
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
 VACATION = "How many vacation days?"
@@ -70,7 +71,7 @@ def add_documents(log: UsageLog, *ids: str) -> None:
 
 
 def fixed_log(url: str) -> UsageLog:
-    usage = UsageLog(make_engine(url))
+    usage = UsageLog(migrated_engine(url))
     add_documents(usage, "d1", "d2", "d3")
     usage.record_many(FIXED)
     return usage
@@ -215,7 +216,7 @@ def nearest_rank(values: list[float], level: int) -> float:
 
 def test_percentiles_match_a_reference_on_random_data(database_url: str):
     rng = random.Random(4)
-    log = UsageLog(make_engine(database_url))
+    log = UsageLog(migrated_engine(database_url))
     days = [date(2026, 4, d) for d in range(1, 8)]
     events = [
         event(rng.choice(days), rng.choice(["a", "b", "c"]), "m", round(rng.expovariate(1e-3), 3))
@@ -268,7 +269,7 @@ def test_synthetic_events_fill_every_figure_of_the_page(database_url: str):
     """The benchmark's generator (knowledge/usage_bench.py) exercises every chart and table."""
     from knowledge.evaluation.usage_bench import COLLECTION, fill_usage
 
-    log = UsageLog(make_engine(database_url))
+    log = UsageLog(migrated_engine(database_url))
     fill_usage(log, 3000, batch=1000)
     board = analytics.build_dashboard(log, UsageFilter(*analytics.default_range()))
     assert board.questions == 3000, "all events fall inside the default 30 days"

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from knowledge.access.audit import AuditLog, AuditQuery, AuditRow, audit_csv
-from knowledge.core.db import make_engine
+from tests.db import migrated_engine
 
 
 def make_log(url: str) -> AuditLog:
-    return AuditLog(make_engine(url))
+    return AuditLog(migrated_engine(url))
 
 
 def test_events_are_stored_newest_first_with_their_details(database_url: str):

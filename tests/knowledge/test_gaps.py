@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import sqlite_url
 from knowledge.core.redaction import question_hash
 from knowledge.usage.analytics import knowledge_gaps
 from knowledge.usage.events import UsageEvent, UsageFilter, UsageLog
 from knowledge.usage.gaps import GapQuestion, group_gaps
+from tests.db import migrated_engine
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
@@ -82,7 +83,7 @@ def test_the_embedding_model_groups_paraphrases_into_topics(embedder):
 
 
 def test_knowledge_gaps_read_from_the_usage_log(database_url: str, embedder):
-    log = UsageLog(make_engine(database_url), embed=embedder.embed_documents)
+    log = UsageLog(migrated_engine(database_url), embed=embedder.embed_documents)
 
     def asked(question: str, **changes: object) -> UsageEvent:
         values: dict[str, object] = {
@@ -109,6 +110,6 @@ def test_knowledge_gaps_read_from_the_usage_log(database_url: str, embedder):
 
 @pytest.mark.parametrize("storage", ["off"])
 def test_without_stored_questions_there_are_no_gap_topics(tmp_path, storage):
-    log = UsageLog(make_engine(sqlite_url(tmp_path / "kdesk.sqlite3")), storage)  # type: ignore[arg-type]
+    log = UsageLog(migrated_engine(sqlite_url(tmp_path / "kdesk.sqlite3")), storage)  # type: ignore[arg-type]
     log.record(UsageEvent("Secret?", "u", "employee", "chat", "m", abstained=True, total_ms=1.0))
     assert knowledge_gaps(log, UsageFilter()) == []

@@ -14,7 +14,7 @@ from knowledge.access.ratelimit import (
     most_generous,
     retry_after,
 )
-from knowledge.core.db import make_engine
+from tests.db import migrated_engine
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def limiter(database_url: str, clock: Clock) -> RateLimiter:
-    return RateLimiter(make_engine(database_url), clock)  # a SQLite file, then PostgreSQL
+    return RateLimiter(migrated_engine(database_url), clock)  # a SQLite file, then PostgreSQL
 
 
 def test_requests_over_the_limit_are_refused_with_a_retry_after(limiter, clock):

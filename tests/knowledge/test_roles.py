@@ -19,15 +19,15 @@ from knowledge.access.roles import (
     templates,
 )
 from knowledge.assistant.personas import BannedPhrase, Persona
-from knowledge.core.db import make_engine
 from knowledge.core.errors import KdeskError, NotFoundError
+from tests.db import migrated_engine
 
 TEMPLATE_NAMES = {"employee", "support lead", "manager", "admin", "tech support", "sales", "legal"}
 
 
 @pytest.fixture
 def book(database_url: str) -> RoleBook:
-    return RoleBook(make_engine(database_url))  # a SQLite file, then PostgreSQL
+    return RoleBook(migrated_engine(database_url))  # a SQLite file, then PostgreSQL
 
 
 def test_templates_are_written_once_on_first_start(book: RoleBook):

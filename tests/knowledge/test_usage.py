@@ -269,9 +269,9 @@ def _event(question: str, day: int, role: str = "employee", **changes: object) -
 
 
 def test_csv_export_has_one_row_per_filtered_event(database_url: str):
-    from knowledge.core.db import make_engine
+    from tests.db import migrated_engine
 
-    log = UsageLog(make_engine(database_url), "redacted")  # a SQLite file, then PostgreSQL
+    log = UsageLog(migrated_engine(database_url), "redacted")  # a SQLite file, then PostgreSQL
     cited = (CitedDocument("d1", "a.pdf", "HR"), CitedDocument("d2", "b.pdf", "HR"))
     log.record_many(
         [

@@ -3,9 +3,9 @@ only citations of allowed collections, never-cited documents of allowed collecti
 
 from __future__ import annotations
 
-from knowledge.core.db import make_engine
 from knowledge.usage.analytics import build_dashboard, summary
 from knowledge.usage.events import CitedDocument, UsageEvent, UsageFilter, UsageLog
+from tests.db import migrated_engine
 
 HR_DOC = CitedDocument("d-hr", "leave.pdf", "HR")
 LEGAL_DOC = CitedDocument("d-legal", "nda.pdf", "Legal")
@@ -26,7 +26,7 @@ def event(question: str, collections: tuple[str, ...], cited: tuple[CitedDocumen
 
 
 def make_log(url: str) -> UsageLog:
-    log = UsageLog(make_engine(url))
+    log = UsageLog(migrated_engine(url))
     log.record_many(
         [
             event("How much leave?", ("HR",), (HR_DOC,)),

@@ -14,11 +14,12 @@ from streamlit.testing.v1 import AppTest
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog
 from knowledge.access.roles import RoleBook
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import sqlite_url
 from knowledge.core.settings import load_settings
 from knowledge.desk.root import Desk, Upload
 from pages.auth import SESSION_KEY, SignedIn
 from pages.shared import get_desk
+from tests.db import migrated_engine
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import FILE_NAME, MODEL, ROOT, grounded_reply, handbook_pdf
 
@@ -40,7 +41,7 @@ def open_page(path: str, user: str | None = TESTER, roles: Sequence[str] = ("adm
 def ensure_account(data_dir: Path, user: str, roles: Sequence[str]) -> None:
     """A local account ``user`` (password TEST_PASSWORD) holding exactly ``roles``."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
+    engine = migrated_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
     audit = AuditLog(engine)
     book = AccountBook(engine, RoleBook(engine, audit), audit, hasher=FAST_HASHER)
     if book.account(user) is None:

@@ -11,8 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from knowledge.access.audit import AuditLog, AuditQuery
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import sqlite_url
 from pages.auth import SESSION_KEY
+from tests.db import migrated_engine
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TEST_PASSWORD, Configure, ensure_account, open_page
 from tests.pages.support import free_port
@@ -38,7 +39,8 @@ NEW_PASSWORD = "my own new password"
 
 
 def audit(data_dir: Path, **query: object) -> list:
-    return AuditLog(make_engine(sqlite_url(data_dir / "kdesk.sqlite3"))).events(AuditQuery(**query))  # type: ignore[arg-type]
+    engine = migrated_engine(sqlite_url(data_dir / "kdesk.sqlite3"))
+    return AuditLog(engine).events(AuditQuery(**query))  # type: ignore[arg-type]
 
 
 def navigation(at: AppTest) -> set[str]:

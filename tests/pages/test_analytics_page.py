@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from knowledge.core.db import make_engine, sqlite_url
+from knowledge.core.db import sqlite_url
 from knowledge.core.metrics import stop_metrics_server
 from knowledge.usage.events import CitedDocument, UsageEvent, UsageLog
+from tests.db import migrated_engine
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page, sign_in
 from tests.pages.support import (
@@ -25,7 +26,7 @@ from tests.pages.support import (
 
 def usage_log(data_dir: Path) -> UsageLog:
     data_dir.mkdir(parents=True, exist_ok=True)
-    return UsageLog(make_engine(sqlite_url(data_dir / "kdesk.sqlite3")))
+    return UsageLog(migrated_engine(sqlite_url(data_dir / "kdesk.sqlite3")))
 
 
 def all_events(data_dir: Path) -> list[dict]:
