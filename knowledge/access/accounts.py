@@ -8,14 +8,12 @@ only their argon2 hashes. A one-time password (bootstrap, ``kdesk users add`` wi
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatchcase
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.access.audit import AuditLog
-from knowledge.access.roles import RoleBook
+from knowledge.access.oidc import ClaimMapping, _verified_email, oidc_user_name, roles_from_claims
+from knowledge.access.rolebook import RoleBook
 from knowledge.core.db import Base
-from knowledge.core.errors import KdeskError, NotFoundError, SettingsError
+from knowledge.core.errors import KdeskError, NotFoundError
 
 log = logging.getLogger("kdesk.accounts")
 
@@ -368,98 +367,3 @@ class AccountBook:
 
 
 # OIDC claims -> roles ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimMapping:
-    """KDESK_OIDC_ROLE_MAPPING, e.g.
-    ``{"claims": {"kdesk-admins": ["admin"], "sales-team": ["sales"]},
-    "emails": {"ceo@example.com": ["manager"], "*@example.com": ["employee"]},
-    "default": []}``: values of the roles claim (a group name), e-mail addresses or patterns
-    (only verified e-mails count) and the roles of everyone else who signs in."""
-
-    claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    emails: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    default: tuple[str, ...] = ()
-
-
-def parse_claim_mapping(text: str) -> ClaimMapping:
-    if not text.strip():
-        return ClaimMapping()
-    try:
-        raw = json.loads(text)
-        if not isinstance(raw, dict) or set(raw) - {"claims", "emails", "default"}:
-            raise ValueError("keys are claims, emails and default")
-
-        def table(values: object) -> dict[str, tuple[str, ...]]:
-            if not isinstance(values, dict):
-                raise ValueError("claims and emails map a value to a list of roles")
-            return {str(k).casefold(): _role_list(v) for k, v in values.items()}
-
-        return ClaimMapping(
-            table(raw.get("claims", {})),
-            table(raw.get("emails", {})),
-            _role_list(raw.get("default", [])),
-        )
-    except ValueError as exc:
-        raise SettingsError(f"KDESK_OIDC_ROLE_MAPPING is not valid: {exc}") from None
-
-
-def _role_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("roles are given as a list of names")
-    return tuple(value)
-
-
-def _claim_values(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple, set)):
-        return [str(v) for v in value]
-    return []
-
-
-def _claim(claims: Mapping[str, object], path: str) -> object:
-    """A claim by name, or by a dotted path into nested claims ("realm_access.roles")."""
-    if path in claims:
-        return claims[path]
-    value: object = claims
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _verified_email(claims: Mapping[str, object]) -> str | None:
-    email = claims.get("email")
-    if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is False:
-        return None
-    return email.strip().lower()
-
-
-def oidc_user_name(claims: Mapping[str, object]) -> str:
-    """The verified e-mail, else the subject (lower-case); empty when there is neither."""
-    email = _verified_email(claims)
-    if email:
-        return email[:200]
-    subject = claims.get("sub")
-    return str(subject).strip().lower()[:200] if subject else ""
-
-
-def roles_from_claims(
-    claims: Mapping[str, object], mapping: ClaimMapping, roles_claim: str = "groups"
-) -> list[str]:
-    """The roles an identity gets: from its groups/roles claim, its verified e-mail (exact or
-    "*@domain" patterns), else the mapping's default. Pure: no database, no Streamlit."""
-    found: list[str] = []
-    for value in _claim_values(_claim(claims, roles_claim)):
-        found.extend(mapping.claims.get(value.casefold(), ()))
-    email = _verified_email(claims)
-    if email:
-        for pattern, roles in mapping.emails.items():
-            if fnmatchcase(email, pattern):
-                found.extend(roles)
-    return list(dict.fromkeys(found or mapping.default))

@@ -25,7 +25,7 @@ from ingest.clauses.rules import looks_like_contract
 from ingest.pdf import Page
 from knowledge.core.db import Base
 from knowledge.core.errors import KdeskError, NotFoundError, SettingsError
-from knowledge.search.store import DocumentRow
+from knowledge.search.schema import DocumentRow
 
 MODEL_PATH = Path(__file__).resolve().parent / "clauses.npz"
 

@@ -17,7 +17,7 @@ from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog
 from knowledge.access.ratelimit import RateLimiter
-from knowledge.access.roles import RoleBook
+from knowledge.access.rolebook import RoleBook
 from knowledge.assistant.answering import Assistant
 from knowledge.assistant.chat import BACKENDS, ChatModel, build_chat_model
 from knowledge.assistant.compliance import Blocked, ComplianceRules, guarded_stream
@@ -35,7 +35,8 @@ from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter, normalise_tags
 from knowledge.search.indexes import embedding_text
 from knowledge.search.retrieval import Retriever
-from knowledge.search.store import KnowledgeStore, SentenceVectors
+from knowledge.search.schema import SentenceVectors
+from knowledge.search.store import KnowledgeStore
 from knowledge.search.vectors import ChromaIndex, VectorIndex
 from knowledge.usage.events import Rating, UsageLog
 from knowledge.usage.recording import MeteredModel, recorded_stream

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from knowledge.search.store import CollectionRow, DocumentRow
+from knowledge.search.schema import CollectionRow, DocumentRow
 from knowledge.usage.analytics import build_dashboard, default_range
 from knowledge.usage.events import (
     CitedDocument,

@@ -11,113 +11,38 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import (
-    DateTime,
     Engine,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
-from ingest.instructions import addresses_assistant
 from ingest.pdf import ParsedPdf
-from knowledge.core.db import Base
 from knowledge.core.errors import KdeskError, NotFoundError
-from knowledge.core.text import sentence_spans
 from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
 from knowledge.search.filters import SearchFilter, normalise_tags
+from knowledge.search.schema import (
+    ChunkRow,
+    CollectionRow,
+    DocumentRow,
+    SentenceVectors,
+    _chunk,
+    _day_start,
+    _document_info,
+    _now,
+    _sentence_columns,
+    instruction_pages,
+)
 from knowledge.search.vectors import VectorIndex
-
-
-class CollectionRow(Base):
-    __tablename__ = "collections"
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    revision: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class DocumentRow(Base):
-    __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("collection", "file_name"),)
-    doc_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    collection: Mapped[str] = mapped_column(ForeignKey("collections.name"), index=True)
-    file_name: Mapped[str] = mapped_column(String(500))
-    title: Mapped[str] = mapped_column(String(500))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    pipeline: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    pages: Mapped[int] = mapped_column(Integer)
-    pages_without_text: Mapped[str] = mapped_column(Text, default="[]")
-    chunks: Mapped[int] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    pdf_path: Mapped[str] = mapped_column(String(1000))
-    tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
-    # JSON list of the pages with text addressed to an AI assistant (flagged at ingest)
-    instruction_pages: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class ChunkRow(Base):
-    __tablename__ = "chunks"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    doc_id: Mapped[str] = mapped_column(
-        ForeignKey("documents.doc_id", ondelete="CASCADE"), index=True
-    )
-    collection: Mapped[str] = mapped_column(String(200), index=True)
-    ordinal: Mapped[int] = mapped_column(Integer)
-    page_start: Mapped[int] = mapped_column(Integer)
-    page_end: Mapped[int] = mapped_column(Integer)
-    heading_path: Mapped[str] = mapped_column(Text, default="[]")
-    char_start: Mapped[int] = mapped_column(Integer)
-    char_end: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    page_break: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # the sentences of ``text`` as JSON [[start, end], ...] and their vectors (float16 rows,
-    # pooled from the chunk's own forward pass); NULL for chunks stored before they existed
-    sentence_spans: Mapped[str | None] = mapped_column(Text, nullable=True)
-    sentence_vectors: Mapped[bytes | None] = mapped_column(
-        LargeBinary, nullable=True, deferred=True
-    )
-
-
-def instruction_pages(drafts: Sequence[ChunkDraft]) -> list[int]:
-    """The pages whose text addresses an AI assistant ("ignore all previous instructions")."""
-    pages = set()
-    for d in drafts:
-        for a, b in sentence_spans(d.text):
-            if addresses_assistant(d.text[a:b]):
-                second = d.page_break is not None and a >= d.page_break
-                pages.add(d.page_end if second else d.page_start)
-    return sorted(pages)
-
-
-SentenceVectors = tuple[Sequence[tuple[int, int]], np.ndarray]  # spans, one vector per span
-
-
-def _sentence_columns(sentences: SentenceVectors | None) -> dict[str, object]:
-    if sentences is None:
-        return {}
-    spans, vectors = sentences
-    if not len(spans) or len(spans) != len(vectors):
-        return {}
-    return {
-        "sentence_spans": json.dumps([list(span) for span in spans]),
-        "sentence_vectors": np.asarray(vectors, dtype=np.float16).tobytes(),
-    }
 
 
 @dataclass(frozen=True)
@@ -125,54 +50,6 @@ class CollectionInfo:
     name: str
     documents: int
     chunks: int
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def _document_info(row: DocumentRow) -> DocumentInfo:
-    return DocumentInfo(
-        doc_id=row.doc_id,
-        collection=row.collection,
-        file_name=row.file_name,
-        title=row.title,
-        pages=row.pages,
-        chunks=row.chunks,
-        sha256=row.sha256,
-        pipeline=row.pipeline or "",
-        ingested_at=_as_utc(row.ingested_at),
-        pdf_path=row.pdf_path,
-        tags=tuple(json.loads(row.tags or "[]")),
-        instruction_pages=tuple(json.loads(row.instruction_pages or "[]")),
-    )
-
-
-def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
-    return Chunk(
-        id=row.id,
-        doc_id=row.doc_id,
-        collection=row.collection,
-        file_name=doc.file_name,
-        title=doc.title,
-        page_start=row.page_start,
-        page_end=row.page_end,
-        heading_path=tuple(json.loads(row.heading_path)),
-        char_start=row.char_start,
-        char_end=row.char_end,
-        text=row.text,
-        content_hash=row.content_hash,
-        page_break=row.page_break,
-        sentences=tuple((a, b) for a, b in json.loads(row.sentence_spans or "[]")),
-    )
 
 
 def validate_collection_name(name: str) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, Select, case, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from knowledge.search.store import DocumentRow
+from knowledge.search.schema import DocumentRow
 from knowledge.usage.events import UsageCitationRow, UsageEventRow, UsageFilter, UsageLog
 from knowledge.usage.gaps import DEFAULT_SIMILARITY, GapQuestion, GapTopic, group_gaps
 

@@ -9,18 +9,15 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from knowledge.access.accounts import (
-    AccountBook,
+from knowledge.access.accounts import AccountBook, SignInError, UserRow, one_time_password
+from knowledge.access.audit import AuditLog, AuditQuery
+from knowledge.access.oidc import (
     ClaimMapping,
-    SignInError,
-    UserRow,
     oidc_user_name,
-    one_time_password,
     parse_claim_mapping,
     roles_from_claims,
 )
-from knowledge.access.audit import AuditLog, AuditQuery
-from knowledge.access.roles import RoleBook
+from knowledge.access.rolebook import RoleBook
 from knowledge.core.errors import KdeskError, SettingsError
 from tests.db import migrated_engine
 

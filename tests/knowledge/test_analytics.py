@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from knowledge.core.db import sqlite_url
-from knowledge.search.store import CollectionRow, DocumentRow
+from knowledge.search.schema import CollectionRow, DocumentRow
 from knowledge.usage import analytics
 from knowledge.usage.events import CitedDocument, UsageEvent, UsageFilter, UsageLog
 from tests.db import migrated_engine

@@ -28,7 +28,7 @@ from knowledge.search.filters import (
     tags_from_text,
 )
 from knowledge.search.retrieval import Retriever
-from knowledge.search.store import DocumentRow
+from knowledge.search.schema import DocumentRow
 from knowledge.search.vectors import ChromaIndex, ExactIndex
 from tests.pdfs import make_pdf
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, event, inspect, select, text
 
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog, AuditQuery
-from knowledge.access.roles import RoleBook
+from knowledge.access.rolebook import RoleBook
 from knowledge.cli.main import main
 from knowledge.core.db import (
     MIGRATIONS,

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 
 from knowledge.access.ratelimit import RateLimit
+from knowledge.access.rolebook import RoleBook
 from knowledge.access.roles import (
     PAGES,
     Access,
     Role,
-    RoleBook,
     matches,
     role_config,
     role_from_config,

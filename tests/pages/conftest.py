@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog
-from knowledge.access.roles import RoleBook
+from knowledge.access.rolebook import RoleBook
 from knowledge.core.db import sqlite_url
 from knowledge.core.settings import load_settings
 from knowledge.desk.root import Desk, Upload
