@@ -6,9 +6,8 @@ from pages import auth, sign_in
 from pages.shared import page_desk
 
 me = page_desk(None)  # every signed-in user
-desk = me.desk
 st.title("👤 Your account")
-account = desk.accounts.account(me.user)
+account = me.account()
 st.markdown(f"Signed in as **{me.user}**" + (f" ({account.auth})" if account else ""))
 
 if not me.access.roles:
@@ -30,7 +29,7 @@ else:
 
 if account is not None and account.auth == "local":
     st.subheader("Change your password")
-    if sign_in.password_form(desk, me.user):
+    if sign_in.password_form(me.desk, me.user):
         st.success("Your password was changed.")
 
-st.button("Sign out", icon="🚪", key="account_sign_out", on_click=auth.sign_out, args=(desk,))
+st.button("Sign out", icon="🚪", key="account_sign_out", on_click=auth.sign_out, args=(me.desk,))

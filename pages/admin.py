@@ -49,7 +49,7 @@ with users_tab:
     with st.form("add_user", clear_on_submit=True):
         st.subheader("Add a user")
         name = st.text_input("User name (or e-mail)", key="new_user")
-        roles = st.multiselect("Roles", me.desk.roles.names(), key="new_user_roles")
+        roles = st.multiselect("Roles", me.role_names(), key="new_user_roles")
         added = st.form_submit_button("Add user", type="primary")
     done, password = run(me.add_user, name, roles) if added else (False, None)
     if done:

@@ -10,16 +10,15 @@ from pages import charts
 from pages.shared import page_desk
 
 me = page_desk("analytics")
-desk = me.desk
 st.title("📊 Usage analytics")
-if desk.usage.date_range() is None:
+if me.usage_date_range() is None:
     st.info("No questions have been asked yet. Figures appear here after the first answers.")
     st.stop()
 
 first_day, today = default_range()
 left, right = st.columns([2, 3])
 period = left.date_input("Period (UTC days)", (first_day, today), max_value=today, key="period")
-roles = right.multiselect("Roles", desk.usage.roles(), key="roles", placeholder="All roles")
+roles = right.multiselect("Roles", me.usage_roles(), key="roles", placeholder="All roles")
 since, until = (period[0], period[-1]) if period else (first_day, today)
 filters = UsageFilter(since, until, tuple(roles))
 board = me.dashboard(filters)  # events, documents and questions of the viewer's collections

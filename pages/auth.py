@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from knowledge.access.accounts import parse_claim_mapping
+from knowledge.access.oidc import parse_claim_mapping
 from knowledge.core.errors import KdeskError
 from knowledge.desk.facade import UserDesk
 from knowledge.desk.root import Desk
@@ -88,7 +88,7 @@ def _oidc_session(desk: Desk, session: SignedIn | None) -> SignedIn:
         if st.button("Sign in", type="primary", icon="🔑"):
             st.login(desk.settings.oidc_provider or None)
         st.stop()
-    from knowledge.access.accounts import oidc_user_name
+    from knowledge.access.oidc import oidc_user_name
 
     if session is not None and session.user == oidc_user_name(identity):
         return session

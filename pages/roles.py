@@ -10,11 +10,10 @@ from knowledge.core.errors import KdeskError
 from pages.shared import page_desk
 
 me = page_desk("roles")
-desk = me.desk
 st.title("🛡️ Roles")
-roles = {role.name: role for role in desk.roles.roles()}
+roles = {role.name: role for role in me.stored_roles()}
 NEW = "➕ New role…"
-members = {name: desk.roles.members(name) for name in roles}
+members = {name: me.role_members(name) for name in roles}
 st.dataframe(
     pd.DataFrame(
         {
@@ -35,7 +34,7 @@ edit_tab, users_tab, preview_tab, retrieve_tab = st.tabs(
 )
 with edit_tab:
     choice = st.selectbox("Role", [*roles, NEW], key="role_choice")
-    role = roles.get(choice) or Role("", rate_limit=desk.roles.role("employee").rate_limit)
+    role = roles.get(choice) or Role("", rate_limit=me.stored_role("employee").rate_limit)
     p, limit = role.persona, role.rate_limit
     slot = "new" if choice == NEW else choice  # widget keys: role-new-name, role-sales-pages, ...
 
@@ -102,8 +101,8 @@ with users_tab:
     accounts = {a.name: a for a in me.accounts()}
     user = st.selectbox("User", list(accounts), key="assign_user")
     if user:
-        given = desk.roles.role_names_of(user, "admin")
-        from_provider = desk.roles.role_names_of(user, "oidc")
+        given = me.role_names_of(user, "admin")
+        from_provider = me.role_names_of(user, "oidc")
         chosen = st.multiselect("Roles", list(roles), given, key=f"assign-{user}")
         if from_provider:
             st.caption(f"From the identity provider, at each sign-in: {', '.join(from_provider)}")

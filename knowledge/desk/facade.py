@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from typing import TYPE_CHECKING
 
 from knowledge.access.accounts import Account
@@ -275,6 +276,22 @@ class UserDesk:
     def usage_csv(self, filters: UsageFilter) -> bytes:
         return self.desk.usage.export_csv_bytes(self.usage_filter(filters))
 
+    def usage_date_range(self) -> tuple[date, date] | None:
+        """The first and last day with usage events (None: none yet)."""
+        self.require("analytics")
+        return self.desk.usage.date_range()
+
+    def usage_roles(self) -> list[str]:
+        """The roles that asked questions (for the Analytics page's role filter)."""
+        self.require("analytics")
+        return self.desk.usage.roles()
+
+    # Own account -----------------------------------------------------------------------------
+
+    def account(self) -> Account | None:
+        """The signed-in user's own account (None for a user known only to the provider)."""
+        return self.desk.accounts.account(self.user)
+
     # Administration --------------------------------------------------------------------------
 
     def retrieve_as(
@@ -298,6 +315,28 @@ class UserDesk:
             persona=role.persona,
             requester=Requester(self.user, f"preview:{role.name}", self.channel),
         )
+
+    def stored_roles(self) -> list[Role]:
+        self.require("roles")
+        return self.desk.roles.roles()
+
+    def stored_role(self, name: str) -> Role:
+        self.require("roles")
+        return self.desk.roles.role(name)
+
+    def role_members(self, name: str) -> list[str]:
+        self.require("roles")
+        return self.desk.roles.members(name)
+
+    def role_names_of(self, user: str, source: str) -> list[str]:
+        """The roles ``user`` holds from ``source`` ("admin": given here, "oidc": the provider)."""
+        self.require("roles")
+        return self.desk.roles.role_names_of(user, source)
+
+    def role_names(self) -> list[str]:
+        if not self.may_open("roles"):
+            self.require("admin")
+        return self.desk.roles.names()
 
     def save_role(self, role: Role) -> Role:
         self.require("roles")
