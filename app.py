@@ -8,6 +8,9 @@ from pages import auth
 from pages.shared import get_desk
 
 st.set_page_config(page_title="Knowledge Desk", page_icon="📚", layout="wide")
+# Tables' own CSV download (and copy) would hand a spreadsheet =formulas typed into questions,
+# clauses or names: downloads are the pages' export buttons, which write such text as text.
+st.set_option("client.disableDataExport", True)
 
 try:
     desk = get_desk()  # fail early, with a clear message, if settings or storage are broken

@@ -35,16 +35,21 @@ def announce_first_admin(desk: Desk) -> None:
         print(BOOTSTRAP_NOTICE.format(password=password), file=sys.stderr, flush=True)
 
 
+def signed_in_desk() -> UserDesk | None:
+    """The signed-in user's desk, or None (for widget callbacks, which cannot stop a page)."""
+    desk = get_desk()
+    session = auth.signed_in(desk)
+    return None if session is None else auth.user_desk(desk, session)
+
+
 def page_desk(page: str | None) -> UserDesk:
     """The signed-in user's desk for a page their roles must give (None: any signed-in user);
     otherwise a message, and the page stops. app.py lists only permitted pages: this guards
     a page run any other way."""
-    desk = get_desk()
-    session = auth.signed_in(desk)
-    if session is None:
+    me = signed_in_desk()
+    if me is None:
         st.warning("Please sign in first.")
         st.stop()
-    me = auth.user_desk(desk, session)
     if page is not None:
         try:
             me.require(page)
@@ -150,7 +155,10 @@ def _save_feedback(event_id: str) -> None:
     comment = st.session_state.get(f"{key}-comment")
     rating = None if value is None else "up" if value == 1 else "down"
     try:
-        get_desk().feedback(event_id, rating, comment)
+        me = signed_in_desk()
+        if me is None:
+            raise PermissionDeniedError("Please sign in again.")
+        me.feedback(event_id, rating, comment)  # only the user's own answers
     except KdeskError as exc:
         st.toast(f"Your feedback could not be saved: {exc}", icon="⚠️")
         return

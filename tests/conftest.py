@@ -22,7 +22,8 @@ from knowledge.search.embeddings import SentenceTransformerEmbedder  # noqa: E40
 
 class ScriptedChatModel:
     """A chat model double: replies with a fixed text (or one computed from the messages),
-    streamed word by word, and remembers what it was asked."""
+    streamed word by word, and remembers what it was asked. With ``counts``, it reports token
+    counts like a backend when its stream ends: the prompt's words in, the reply's words out."""
 
     def __init__(
         self,
@@ -30,25 +31,33 @@ class ScriptedChatModel:
         *,
         fail_after: int | None = None,
         name: str = "scripted · test",
+        counts: bool = False,
     ) -> None:
         self.reply = reply
         self.fail_after = fail_after
         self._name = name
+        self.counts = counts
         self.calls: list[dict] = []
 
     @property
     def name(self) -> str:
         return self._name
 
-    def stream(self, messages, *, temperature: float, max_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages, *, temperature: float, max_tokens: int, usage: dict | None = None
+    ) -> Iterator[str]:
         self.calls.append(
             {"messages": list(messages), "temperature": temperature, "max_tokens": max_tokens}
         )
         text = self.reply(messages) if callable(self.reply) else self.reply
-        for i, piece in enumerate(re.findall(r"\S+\s*", text)):
+        pieces = re.findall(r"\S+\s*", text)
+        for i, piece in enumerate(pieces):
             if self.fail_after is not None and i >= self.fail_after:
                 raise ModelUnavailableError("The model server stopped responding.")
             yield piece
+        if self.counts and usage is not None:
+            prompt = sum(len(m["content"].split()) for m in messages)
+            usage.update(prompt_tokens=prompt, completion_tokens=len(pieces))
 
 
 @pytest.fixture(scope="session")

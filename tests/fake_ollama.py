@@ -19,7 +19,10 @@ NDJSON, about one word per line, cut at ``options.num_predict`` words like a rea
 - ``"error_midstream"``: stream half the reply, then an ``{"error": ...}`` line, as Ollama does
   when its runner crashes.
 
-``chunk_delay`` sleeps between streamed lines (a slow model). Every request is recorded in
+``chunk_delay`` sleeps between streamed lines (a slow model). ``before_end``, when set, is called
+with the request body after the last line of a streamed reply (the one with the token counts) and
+before the stream is closed: a test can hold one stream open there while others run. Every
+request is recorded in
 ``requests`` (method, path, JSON body); the bodies of chat requests are also in ``chats``.
 Also served: ``GET /api/version``, ``GET /api/tags`` (lists ``models``).
 """
@@ -131,6 +134,7 @@ class FakeServer:
         self.mode = mode
         self.chunk_delay = chunk_delay
         self.hang_s = hang_s
+        self.before_end: Callable[[Any], None] | None = None
         self.requests: list[Recorded] = []
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -170,6 +174,10 @@ class FakeServer:
     def pace(self) -> None:
         if self.chunk_delay:
             time.sleep(self.chunk_delay)
+
+    def ending(self, body: Any) -> None:
+        if self.before_end is not None:
+            self.before_end(body)
 
 
 class FakeOllama(FakeServer):
@@ -225,9 +233,11 @@ class FakeOllama(FakeServer):
         if body.get("stream", True) is False:
             handler.send_json(200, {**final, **self._part(model, "".join(pieces), chat)})
             return
-        self._stream(handler, lines, final)
+        self._stream(handler, lines, final, body)
 
-    def _stream(self, handler: Handler, lines: list[dict[str, Any]], final: dict[str, Any]) -> None:
+    def _stream(
+        self, handler: Handler, lines: list[dict[str, Any]], final: dict[str, Any], body: Any
+    ) -> None:
         handler.start_stream("application/x-ndjson")
         failing = self.mode in ("drop", "error_midstream")
         sent = lines[: max(1, len(lines) // 2)] if failing else lines
@@ -240,6 +250,7 @@ class FakeOllama(FakeServer):
         if self.mode == "error_midstream":
             final = {"error": "an error was encountered while running the model: unexpected EOF"}
         handler.write_chunk(json.dumps(final).encode() + b"\n")
+        self.ending(body)
         handler.end_stream()
 
     @staticmethod

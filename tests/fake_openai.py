@@ -11,7 +11,8 @@ event when ``stream_options.include_usage`` is set; non-streaming requests get o
 ``GET /v1/models`` lists ``models``. ``mode`` works as in ``FakeOllama``: ``"ok"``,
 ``"not_found"`` (404 ``model_not_found``, also for a model missing from ``models``), ``"error"``
 (500), ``"hang"`` (silent for ``hang_s`` seconds) and ``"drop"`` (half the reply, then the
-connection closes). Request bodies are recorded in ``requests`` and ``chats``.
+connection closes). ``before_end`` is called after the usage event, before ``[DONE]``. Request
+bodies are recorded in ``requests`` and ``chats``.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class FakeOpenAI(FakeServer):
             )
             return
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        self._stream(handler, model, pieces, finish, usage if include_usage else None)
+        self._stream(handler, model, pieces, finish, usage if include_usage else None, body)
 
     def _stream(
         self,
@@ -98,6 +99,7 @@ class FakeOpenAI(FakeServer):
         pieces: list[str],
         finish: str,
         usage: dict[str, int] | None,
+        body: Any = None,
     ) -> None:
         handler.start_stream("text/event-stream")
         deltas = [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
@@ -112,6 +114,7 @@ class FakeOpenAI(FakeServer):
         _send_event(handler, _chunk(model, {}, finish))
         if usage is not None:
             _send_event(handler, {**_envelope(model, "chat.completion.chunk", []), "usage": usage})
+        self.ending(body)
         handler.write_chunk(b"data: [DONE]\n\n")
         handler.end_stream()
 

@@ -8,8 +8,6 @@ counts - never passwords, never question or answer texts.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from sqlalchemy import DateTime, Engine, Index, Integer, String, Text, insert, s
 from sqlalchemy.orm import Mapped, mapped_column
 
 from knowledge.core.db import Base
+from knowledge.core.exports import csv_bytes
 
 log = logging.getLogger("kdesk.audit")
 
@@ -187,8 +186,4 @@ def audit_rows(events: Sequence[AuditEvent]) -> list[dict[str, object]]:
 
 
 def audit_csv(events: Sequence[AuditEvent]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, EXPORT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(audit_rows(events))
-    return buffer.getvalue().encode("utf-8")
+    return csv_bytes(audit_rows(events), EXPORT_COLUMNS)

@@ -130,13 +130,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for c in answer.citations:
         print(f"  [{c.n}] {c.chunk.file_name}, page {c.page}")
     if answer.event_id:
-        print(f"Rate it: kdesk feedback {answer.event_id} up|down [--comment TEXT]")
+        as_user = f" --user {args.user}" if args.user else ""
+        print(f"Rate it: kdesk feedback {answer.event_id} up|down{as_user} [--comment TEXT]")
     return 0
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    """As the OS user (who `kdesk ask` records) or --user: only their own answers."""
+    from knowledge.usage.events import os_user
+
     rating = None if args.rating == "none" else args.rating
-    common.open_desk().feedback(args.event_id, rating, args.comment)
+    me = common.open_desk().for_user(args.user or os_user(), channel="cli")
+    me.feedback(args.event_id, rating, args.comment)
     return 0
 
 
@@ -243,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("event_id")
     p.add_argument("rating", choices=["up", "down", "none"])
     p.add_argument("--comment")
+    p.add_argument("--user", help="as this user (default: the OS user); only their answers")
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("usage", help="usage analytics summary (questions, abstentions, ...)")

@@ -3,9 +3,7 @@ across contracts and export. The records live in the project database beside the
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 import threading
 import time
@@ -16,15 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import DateTime, Engine, Float, ForeignKey, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from ingest.clauses.extract import CATEGORIES, ClauseCandidate, ClauseScorer, extract_clauses
 from ingest.clauses.model import ClauseModel
 from ingest.clauses.rules import looks_like_contract
 from ingest.pdf import Page
-from knowledge.core.db import Base
+from knowledge.contracts.tables import ClauseReviewRow, ClauseRow, ContractRow
 from knowledge.core.errors import KdeskError, NotFoundError, SettingsError
+from knowledge.core.exports import csv_bytes, xlsx_bytes
 from knowledge.search.schema import DocumentRow
 
 MODEL_PATH = Path(__file__).resolve().parent / "clauses.npz"
@@ -57,52 +56,6 @@ _STATUS_AFTER: dict[str, ClauseStatus] = {
     "reopen": "extracted",
 }
 CONTRACT_WORD = re.compile(r"contract", re.IGNORECASE)
-
-
-class ContractRow(Base):
-    __tablename__ = "contracts"
-    doc_id: Mapped[str] = mapped_column(
-        ForeignKey("documents.doc_id", ondelete="CASCADE"), primary_key=True
-    )
-    detected_by: Mapped[str] = mapped_column(String(20))  # "upload", "collection", "detector"
-    model: Mapped[str] = mapped_column(String(200))
-    pages: Mapped[int] = mapped_column(Integer)
-    seconds: Mapped[float] = mapped_column(Float)
-    extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ClauseRow(Base):
-    __tablename__ = "clauses"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    doc_id: Mapped[str] = mapped_column(
-        ForeignKey("documents.doc_id", ondelete="CASCADE"), index=True
-    )
-    category: Mapped[str] = mapped_column(String(80), index=True)
-    text: Mapped[str] = mapped_column(Text)
-    text_hash: Mapped[str] = mapped_column(String(64))
-    page: Mapped[int] = mapped_column(Integer)
-    char_start: Mapped[int] = mapped_column(Integer)
-    char_end: Mapped[int] = mapped_column(Integer)
-    value: Mapped[str | None] = mapped_column(Text, nullable=True)  # as extracted
-    confidence: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="extracted", index=True)
-    reviewed_value: Mapped[str | None] = mapped_column(Text, nullable=True)
-    reviewer: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class ClauseReviewRow(Base):
-    """Every review action, kept as an audit trail."""
-
-    __tablename__ = "clause_reviews"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    clause_id: Mapped[str] = mapped_column(ForeignKey("clauses.id", ondelete="CASCADE"), index=True)
-    action: Mapped[str] = mapped_column(String(16))
-    value: Mapped[str | None] = mapped_column(Text, nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    reviewer: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -446,41 +399,13 @@ def export_rows(records: Sequence[ClauseRecord]) -> list[dict[str, object]]:
 
 
 def export_csv(records: Sequence[ClauseRecord]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(export_rows(records))
-    return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+    return csv_bytes(export_rows(records), EXPORT_COLUMNS, bom=True)  # Excel reads UTF-8 then
 
 
 def export_xlsx(records: Sequence[ClauseRecord]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Clauses"
-    sheet.append(list(EXPORT_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in export_rows(records):
-        sheet.append([_cell(row[c]) for c in EXPORT_COLUMNS])
-    widths = {"A": 16, "B": 40, "C": 28, "D": 24, "H": 90}
-    for column, width in widths.items():
-        sheet.column_dimensions[column].width = width
-    for cell in sheet["H"][1:]:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def _cell(value: object) -> object:
-    """Text that starts like a formula is written as text (spreadsheet formula injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    widths = {"collection": 16, "file": 40, "category": 28, "value": 24, "text": 90}
+    rows = export_rows(records)
+    return xlsx_bytes(rows, EXPORT_COLUMNS, sheet="Clauses", widths=widths, wrap=("text",))
 
 
 # --- at a glance ----------------------------------------------------------------------------

@@ -13,6 +13,14 @@ class ModelUnavailableError(KdeskError):
     """The chat model server is down, unreachable, too slow or misconfigured."""
 
 
+def model_timeout(where: str, timeout_s: float) -> ModelUnavailableError:
+    """``where`` (a model server or the embedded model) did not answer within ``timeout_s``."""
+    return ModelUnavailableError(
+        f"{where} did not answer within {timeout_s:g} s. The model may still be loading or the "
+        "machine is busy: try again, or raise KDESK_MODEL_TIMEOUT_S."
+    )
+
+
 class NotFoundError(KdeskError):
     """A document or collection that does not exist (or is not visible to the caller)."""
 

@@ -5,7 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
+
+
+class Message(TypedDict):
+    """One chat message, as every chat model backend takes them."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(TypedDict, total=False):
+    """What a chat model backend reports about one request (token counts, timings)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_ms: float
+    completion_ms: float
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ behalf of a person. Its permissions are read from the database on construction -
 from the caller - and every read goes through them: searches and answers only retrieve from
 allowed collections (collections a caller asks for are intersected with those, never widened),
 document lists, citations' documents, clause records, usage analytics and their exports are
-limited to the same collections, and uploads, deletions and administration check the user's
-roles. Refusals are audited. A user without roles gets empty results, not errors that would
-tell them what exists.
+limited to the same collections, feedback is taken on the user's own answers only, and uploads,
+deletions and administration check the user's roles. Refusals are audited. A user without roles
+gets empty results, not errors that would tell them what exists.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Reque
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
-from knowledge.usage.events import UsageFilter, estimate_tokens
+from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
     from knowledge.desk.root import Desk, ProgressCallback, Upload
@@ -176,6 +176,15 @@ class UserDesk:
             self.desk.limits.settle(hit, self._tokens(stream, question))
 
         return AnswerStream(deltas(), stream.answer)
+
+    def feedback(self, event_id: str, rating: Rating | None, comment: str | None = None) -> None:
+        """Thumbs up/down (None takes it back) and a comment on one of the user's own answers;
+        rating someone else's is refused (and audited), an unknown id is "not found"."""
+        owner = str(self.desk.usage.event(event_id)["user"])  # NotFoundError when unknown
+        if owner.strip().lower() != self.user:
+            self._audit("permission_denied", f"feedback:{event_id}", outcome="denied")
+            raise PermissionDeniedError("You can only rate your own answers.")
+        self.desk.feedback(event_id, rating, comment)
 
     def _tokens(self, stream: AnswerStream, question: str) -> int:
         answer = stream.answer

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ingest.chunking import CHUNKER_VERSION, ChunkDraft, chunk_pages
+from ingest.chunking import CHUNKER_VERSION, chunk_pages
 from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog
@@ -29,13 +25,19 @@ from knowledge.core import metrics
 from knowledge.core.db import make_engine, sqlite_url, upgrade
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
-from knowledge.core.text import sentence_spans
 from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.desk.ingestion import (  # Upload and the progress types are imported from here too
+    IngestProgress,
+    ProgressCallback,
+    Upload,
+    embed_chunks,
+    ingest_log,
+    observed_ingest,
+    pdfs_under,
+)
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter, normalise_tags
-from knowledge.search.indexes import embedding_text
 from knowledge.search.retrieval import Retriever
-from knowledge.search.schema import SentenceVectors
 from knowledge.search.store import KnowledgeStore
 from knowledge.search.vectors import ChromaIndex, VectorIndex
 from knowledge.usage.events import Rating, UsageLog
@@ -44,48 +46,7 @@ from knowledge.usage.recording import MeteredModel, recorded_stream
 if TYPE_CHECKING:
     from knowledge.desk.facade import UserDesk
 
-EMBED_BATCH = 64
 SENTENCE_VECTORS_VERSION = 1  # documents stored before sentence vectors are re-embedded
-ingest_log = logging.getLogger("kdesk.ingest")
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    file_index: int  # 0-based
-    file_count: int
-    file_name: str
-    stage: str  # "reading", "embedding", "storing", "done"
-    fraction: float  # of this file, 0..1
-
-
-ProgressCallback = Callable[[IngestProgress], None]
-
-
-@dataclass(frozen=True)
-class Upload:
-    file_name: str
-    data: bytes
-    tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
-
-
-def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to the PDFs inside them (recursively, sorted)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf"))
-        else:
-            found.append(path)
-    return found
-
-
-def observed_ingest(report: IngestReport) -> IngestReport:
-    """Count the ingested file in the metrics and log it as one JSON line."""
-    metrics.observe_ingest(report)
-    fields = {k: v for k, v in asdict(report).items() if k != "pages_without_text"}
-    ingest_log.info("ingest", extra={"fields": fields})  # a failed file is a result, not a fault
-    return report
 
 
 class Desk:
@@ -127,47 +88,63 @@ class Desk:
         self._models: dict[str, ChatModel] = {}
         self._retriever: Retriever | None = None
         self._judge: EvidenceJudge | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    # Components, built on first use ---------------------------------------------------------
+    # Components, built on first use: once, under the lock (an RLock: building one can need
+    # another), then read without it ----------------------------------------------------------
 
     @property
     def embedder(self) -> Embedder:
-        with self._lock:
-            if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedding_model or None,
-                    self.settings.embedding_batch_size,
-                    int8=self.settings.embedding_int8,
-                )
-            return self._embedder
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = SentenceTransformerEmbedder(
+                        self.settings.embedding_model or None,
+                        self.settings.embedding_batch_size,
+                        int8=self.settings.embedding_int8,
+                    )
+        return self._embedder
 
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(
-                self.store,
-                self.embedder,
-                candidates=self.settings.candidates,
-                hybrid=self.settings.hybrid,
-                focus=self.settings.focus,
-                title_weight=self.settings.title_weight,
-                sentences=self.settings.sentence_stage,
-            )
+            with self._lock:
+                if self._retriever is None:
+                    s = self.settings
+                    self._retriever = Retriever(
+                        self.store,
+                        self.embedder,
+                        candidates=s.candidates,
+                        hybrid=s.hybrid,
+                        focus=s.focus,
+                        title_weight=s.title_weight,
+                        sentences=s.sentence_stage,
+                    )
         return self._retriever
 
     @property
+    def judge(self) -> EvidenceJudge:
+        if self._judge is None:
+            with self._lock:
+                if self._judge is None:
+                    self._judge = EvidenceJudge(self.retriever, path=self.settings.evidence_model)
+        return self._judge
+
+    @property
     def model(self) -> ChatModel:
-        with self._lock:
-            if self._model is None:
-                self._model = build_chat_model(self.settings)
-            return self._model
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = build_chat_model(self.settings)
+        return self._model
 
     def model_for(self, spec: str) -> ChatModel:
         """A persona's model: "" the desk's own, "BACKEND:MODEL" or a model name of the
         configured backend (built once, then shared)."""
         if not spec:
             return self.model
+        if (built := self._models.get(spec)) is not None:
+            return built
         with self._lock:
             if spec not in self._models:
                 backend, _, name = spec.partition(":")
@@ -184,14 +161,6 @@ class Desk:
         from knowledge.desk.facade import UserDesk
 
         return UserDesk(self, user, role=role, channel=channel)
-
-    @property
-    def judge(self) -> EvidenceJudge:
-        retriever = self.retriever  # built outside the lock: it takes the lock for the embedder
-        with self._lock:
-            if self._judge is None:
-                self._judge = EvidenceJudge(retriever, path=self.settings.evidence_model)
-            return self._judge
 
     def assistant(self, model: ChatModel | None = None) -> Assistant:
         s = self.settings
@@ -411,7 +380,8 @@ class Desk:
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
         report("embedding", 0.1)
-        matrix, sentences = self._embed_chunks(
+        matrix, sentences = embed_chunks(
+            self.embedder,
             parsed.title,
             drafts,
             lambda done: report("embedding", 0.1 + 0.85 * done),
@@ -452,28 +422,6 @@ class Desk:
             tags=tags if tags is not None else existing.tags if existing else (),
             instruction_pages=flagged,
         )
-
-    def _embed_chunks(
-        self, title: str, drafts: Sequence[ChunkDraft], progress: Callable[[float], None]
-    ) -> tuple[np.ndarray, list[SentenceVectors]]:
-        """Each chunk's vector and its sentences' vectors, from one forward pass per chunk."""
-        texts = [embedding_text(title, d.heading_path, d.text) for d in drafts]
-        spans = [sentence_spans(d.text) for d in drafts]
-        vectors: list[np.ndarray] = []
-        sentences: list[SentenceVectors] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            batch = slice(start, start + EMBED_BATCH)
-            shifted = [  # the embedded text starts with the title and headings
-                [(a + len(t) - len(d.text), b + len(t) - len(d.text)) for a, b in s]
-                for t, d, s in zip(texts[batch], drafts[batch], spans[batch], strict=True)
-            ]
-            matrix, pooled = self.embedder.embed_passages(texts[batch], shifted)
-            vectors.append(matrix)
-            sentences.extend(zip(spans[batch], pooled, strict=True))
-            progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
-        if not vectors:
-            return np.zeros((0, self.embedder.dimension), dtype=np.float32), []
-        return np.concatenate(vectors), sentences
 
     def _extract_clauses(
         self,

@@ -15,6 +15,7 @@ import numpy as np
 from ingest.pdf import Page, ParsedPdf
 from knowledge.core.settings import Settings
 from knowledge.core.text import sentence_spans
+from knowledge.core.types import Usage
 from knowledge.desk.root import Desk, Upload
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
@@ -281,10 +282,12 @@ def bench_first_token(desk: Desk) -> dict[str, object]:
         model = desk.model
         probe = "word " * 400
         started = time.perf_counter()
-        for _ in model.stream([{"role": "user", "content": probe}], temperature=0, max_tokens=1):
-            pass  # read to the end: usage figures are set when the stream finishes
+        usage: Usage = {}  # filled when the stream finishes: read it to the end
+        for _ in model.stream(
+            [{"role": "user", "content": probe}], temperature=0, max_tokens=1, usage=usage
+        ):
+            pass
         probe_s = time.perf_counter() - started
-        usage = getattr(model, "last_usage", None) or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 400)
         stream = desk.ask("Within how many days must an employee submit expense claims?", ["bench"])
         for _ in stream:

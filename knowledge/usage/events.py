@@ -9,7 +9,6 @@ embedding model; ``analytics.py`` reads these tables with SQL aggregations only.
 
 from __future__ import annotations
 
-import csv
 import getpass
 import io
 import json
@@ -22,104 +21,26 @@ from typing import Literal, TextIO
 
 import numpy as np
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
-    Date,
-    DateTime,
     Engine,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    SmallInteger,
-    String,
-    Text,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from knowledge.core.db import Base
 from knowledge.core.errors import NotFoundError
+from knowledge.core.exports import write_csv
 from knowledge.core.redaction import QuestionStorage, stored_question
 from knowledge.core.types import Answer, Requester
+from knowledge.usage.tables import QuestionVectorRow, UsageCitationRow, UsageEventRow
 
 log = logging.getLogger("kdesk.usage")
 
 Rating = Literal["up", "down"]
 RATING_VALUE: dict[Rating, int] = {"up": 1, "down": -1}
 Embed = Callable[[Sequence[str]], np.ndarray]
-
-
-class UsageEventRow(Base):
-    __tablename__ = "usage_events"
-    # Covering indexes: every analytics query reads one of them, never the wide table rows.
-    __table_args__ = (
-        Index(
-            "ix_usage_events_activity",
-            *("day", "role", "model", "abstained", "feedback", "user", "tokens_in", "tokens_out"),
-            *("first_token_ms", "error"),
-        ),
-        Index("ix_usage_events_total", "day", "total_ms", "role"),
-        Index("ix_usage_events_first_token", "day", "first_token_ms", "role"),
-        Index("ix_usage_events_retrieval", "day", "retrieval_ms", "role"),
-        Index("ix_usage_events_questions", "day", "question_hash", "role", "abstained", "feedback"),
-        Index("ix_usage_events_question_hash", "question_hash"),
-    )
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    day: Mapped[date] = mapped_column(Date)  # UTC day of created_at, for cheap grouping
-    user: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(100))
-    channel: Mapped[str] = mapped_column(String(20))
-    persona: Mapped[str] = mapped_column(String(100))
-    collections: Mapped[str] = mapped_column(Text)  # JSON list
-    question: Mapped[str | None] = mapped_column(Text)
-    question_hash: Mapped[str | None] = mapped_column(String(16))
-    question_storage: Mapped[str] = mapped_column(String(10))
-    answer_chars: Mapped[int] = mapped_column(Integer)
-    abstained: Mapped[bool] = mapped_column(Boolean)
-    evidence: Mapped[str] = mapped_column(String(10))
-    quoted: Mapped[bool] = mapped_column(Boolean)
-    error: Mapped[str | None] = mapped_column(Text)
-    top_score: Mapped[float] = mapped_column(Float)
-    cited_count: Mapped[int] = mapped_column(Integer)
-    model: Mapped[str] = mapped_column(String(200))
-    tokens_in: Mapped[int] = mapped_column(Integer)
-    tokens_out: Mapped[int] = mapped_column(Integer)
-    tokens_estimated: Mapped[bool] = mapped_column(Boolean)
-    retrieval_ms: Mapped[float] = mapped_column(Float)
-    first_token_ms: Mapped[float | None] = mapped_column(Float)
-    total_ms: Mapped[float] = mapped_column(Float)
-    feedback: Mapped[int | None] = mapped_column(SmallInteger)  # +1 thumbs up, -1 thumbs down
-    feedback_comment: Mapped[str | None] = mapped_column(Text)
-    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class UsageCitationRow(Base):
-    """A document cited by an answer (once per answer, however many of its passages). The
-    event's day and role are repeated here so that citation counts never join the events."""
-
-    __tablename__ = "usage_citations"
-    __table_args__ = (Index("ix_usage_citations_doc", "doc_id", "day", "role"),)
-    event_id: Mapped[str] = mapped_column(
-        ForeignKey("usage_events.id", ondelete="CASCADE"), primary_key=True
-    )
-    doc_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    file_name: Mapped[str] = mapped_column(String(500))
-    collection: Mapped[str] = mapped_column(String(200))
-    day: Mapped[date] = mapped_column(Date)
-    role: Mapped[str] = mapped_column(String(100))
-
-
-class QuestionVectorRow(Base):
-    __tablename__ = "usage_question_vectors"
-    question_hash: Mapped[str] = mapped_column(String(16), primary_key=True)
-    embedding_model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit length
 
 
 @dataclass(frozen=True)
@@ -453,12 +374,7 @@ class UsageLog:
 
     def export_csv(self, filters: UsageFilter, out: TextIO) -> int:
         """Write the filtered events as CSV (a header line first); returns the number of rows."""
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_COLUMNS)
-        count = 0
-        for count, values in enumerate(self.iter_export_rows(filters), start=1):  # noqa: B007
-            writer.writerow(values)
-        return count
+        return write_csv(out, self.iter_export_rows(filters), EXPORT_COLUMNS)
 
     def export_csv_bytes(self, filters: UsageFilter) -> bytes:
         buffer = io.StringIO()
@@ -477,9 +393,6 @@ def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_value(name: str, value: object) -> object:
     if value is None:
         return ""
@@ -491,6 +404,4 @@ def _csv_value(name: str, value: object) -> object:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, float):
         return round(value, 1) if name.endswith("_ms") else round(value, 4)
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return f"'{value}"  # typed text, never a formula when a spreadsheet opens the file
     return value

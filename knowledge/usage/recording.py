@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-from knowledge.assistant.chat import ChatModel, Message
+from knowledge.assistant.chat import ChatModel, Message, Usage
 from knowledge.core import metrics
 from knowledge.core.types import Answer, AnswerStream, Requester
 from knowledge.usage.events import TokenCount, UsageEvent, UsageLog, estimate_tokens
@@ -19,15 +19,16 @@ log = logging.getLogger("kdesk.usage")
 
 
 class MeteredModel:
-    """The shared chat model, seen by one question: counts what goes in and out, and reads the
-    backend's own token counts right after its stream ends (before another question can)."""
+    """The shared chat model, seen by one question: counts what goes in and out, and keeps the
+    backend's own token counts for this question's stream (the model itself keeps none, so
+    questions streaming at the same time never see each other's)."""
 
     def __init__(self, model: ChatModel) -> None:
         self.model = model
         self.called = False
         self.prompt_chars = 0
         self.completion_chars = 0
-        self.usage: dict[str, float] | None = None
+        self.usage: Usage = {}
 
     @property
     def name(self) -> str:
@@ -38,20 +39,29 @@ class MeteredModel:
         return bool(getattr(self.model, "judges_sources", False))
 
     def stream(
-        self, messages: Sequence[Message], *, temperature: float, max_tokens: int
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float,
+        max_tokens: int,
+        usage: Usage | None = None,
     ) -> Iterator[str]:
         self.called = True
         self.prompt_chars = sum(len(m["content"]) for m in messages)
-        for delta in self.model.stream(messages, temperature=temperature, max_tokens=max_tokens):
+        self.usage = {}
+        deltas = self.model.stream(
+            messages, temperature=temperature, max_tokens=max_tokens, usage=self.usage
+        )
+        for delta in deltas:
             self.completion_chars += len(delta)
             yield delta
-        usage = getattr(self.model, "last_usage", None)
-        self.usage = dict(usage) if usage else None
+        if usage is not None:
+            usage.update(self.usage)
 
     def tokens(self) -> TokenCount:
         if not self.called:
             return TokenCount()
-        usage = self.usage or {}
+        usage = self.usage
         if usage.get("prompt_tokens") or usage.get("completion_tokens"):
             return TokenCount(
                 int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))

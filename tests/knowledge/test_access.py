@@ -182,3 +182,38 @@ def test_compliance_blocks_are_applied_and_audited(office: Desk, model):
     assert "paid annual leave" not in shown and stream.answer.compliance == "refused"
     [blocked] = office.audit.events(AuditQuery(actions=("compliance_block",)))
     assert blocked.actor == "hanna" and blocked.detail["phrase"] == "paid annual leave"
+
+
+def test_a_user_rates_their_own_answers_only(office: Desk, model):
+    model.reply = "Full-time employees get 25 working days of paid annual leave [1]."
+    stream = office.for_user("hanna", channel="chat").ask("How much annual leave do I get?")
+    "".join(stream)
+    event_id = stream.answer.event_id
+    assert event_id
+
+    with pytest.raises(PermissionDeniedError, match="only rate your own answers"):
+        office.for_user("leo", channel="chat").feedback(event_id, "down", "=wrong")
+    [refused] = office.audit.events(AuditQuery(actor="leo", actions=("permission_denied",)))
+    assert (refused.target, refused.outcome, refused.channel) == (
+        f"feedback:{event_id}",
+        "denied",
+        "chat",
+    )
+    untouched = office.usage.event(event_id)
+    assert (untouched["feedback"], untouched["feedback_comment"], untouched["feedback_at"]) == (
+        None,
+        None,
+        None,
+    )
+
+    office.for_user("Hanna ").feedback(event_id, "down", "Part-timers?")  # names ignore case
+    rated = office.usage.event(event_id)
+    assert (rated["feedback"], rated["feedback_comment"]) == (-1, "Part-timers?")
+    office.for_user("hanna").feedback(event_id, None)
+    assert office.usage.event(event_id)["feedback"] is None
+    assert denied(office, "hanna") == []
+
+
+def test_rating_an_unknown_answer_says_so(office: Desk):
+    with pytest.raises(NotFoundError, match="No usage event with id no-such-event"):
+        office.for_user("hanna").feedback("no-such-event", "up")

@@ -19,6 +19,7 @@ from knowledge.assistant.chat import (
     Message,
     OllamaChatModel,
     OpenAIChatModel,
+    Usage,
     build_chat_model,
     ollama_reachable,
 )
@@ -74,8 +75,10 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def answer(model: ChatModel, max_tokens: int = 100, temperature: float = 0.1) -> list[str]:
-    return list(model.stream(QUESTION, temperature=temperature, max_tokens=max_tokens))
+def answer(
+    model: ChatModel, max_tokens: int = 100, temperature: float = 0.1, usage: Usage | None = None
+) -> list[str]:
+    return list(model.stream(QUESTION, temperature=temperature, max_tokens=max_tokens, usage=usage))
 
 
 def failure(model: ChatModel) -> tuple[list[str], str]:
@@ -116,11 +119,13 @@ def test_ollama_gets_the_prompt_model_temperature_and_token_limit(
 
 def test_ollama_reports_usage_after_the_answer(ollama: FakeOllama, tmp_path: Path) -> None:
     model = OllamaChatModel(ollama.url, "llama3.2:3b", timeout_s=5, connect_timeout_s=1)
-    deltas = answer(model)
-    assert model.last_usage is not None
-    assert model.last_usage["completion_tokens"] == len(deltas)
-    assert model.last_usage["prompt_tokens"] > 0
-    assert model.last_usage["prompt_ms"] > 0
+    usage: Usage = {}
+    deltas = answer(model, usage=usage)
+    assert usage["completion_tokens"] == len(deltas)
+    assert usage["prompt_tokens"] == count_words(QUESTION)
+    assert usage["prompt_ms"] > 0
+    assert not hasattr(model, "last_usage"), "counts belong to the answer, not the shared model"
+    assert answer(model) == deltas, "usage is optional"
 
 
 def test_ollama_model_not_pulled_says_how_to_pull_it(tmp_path: Path) -> None:
@@ -191,7 +196,8 @@ def test_ollama_reachable(ollama: FakeOllama, openai_server: FakeOpenAI) -> None
 def test_openai_streams_through_the_real_client(openai_server: FakeOpenAI, tmp_path: Path) -> None:
     settings = settings_for(tmp_path, openai_base_url=openai_server.url + "/v1")
     model = build_chat_model(settings, backend="openai")
-    deltas = answer(model, max_tokens=50, temperature=0.2)
+    usage: Usage = {}
+    deltas = answer(model, max_tokens=50, temperature=0.2, usage=usage)
     request = openai_server.chats[-1]
     assert isinstance(model, OpenAIChatModel)
     assert model.name == "openai · served-model"
@@ -199,10 +205,7 @@ def test_openai_streams_through_the_real_client(openai_server: FakeOpenAI, tmp_p
     assert request["model"] == "served-model"
     assert request["messages"] == QUESTION
     assert request["temperature"] == 0.2 and request["max_tokens"] == 50
-    assert model.last_usage == {
-        "prompt_tokens": count_words(QUESTION),
-        "completion_tokens": len(deltas),
-    }
+    assert usage == {"prompt_tokens": count_words(QUESTION), "completion_tokens": len(deltas)}
 
 
 @pytest.mark.parametrize(
@@ -294,12 +297,12 @@ def smollm(tmp_path: Path) -> EmbeddedChatModel:
 
 @pytest.mark.slow
 def test_embedded_smollm2_streams_real_tokens(smollm: EmbeddedChatModel) -> None:
-    deltas = answer(smollm, max_tokens=16)
+    usage: Usage = {}
+    deltas = answer(smollm, max_tokens=16, usage=usage)
     assert len(deltas) > 1
     assert "".join(deltas).strip()
-    assert smollm.last_usage is not None
-    assert 1 <= smollm.last_usage["completion_tokens"] <= 16
-    assert smollm.last_usage["prompt_tokens"] > 10
+    assert 1 <= usage["completion_tokens"] <= 16
+    assert usage["prompt_tokens"] > 10
 
 
 @pytest.mark.slow

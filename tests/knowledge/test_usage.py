@@ -55,10 +55,12 @@ def ask(desk: Desk, question: str, **kwargs: object) -> tuple[str, object]:
 class CountingModel(ScriptedChatModel):
     """A model that reports token counts like Ollama does when its stream finishes."""
 
-    def stream(self, messages, *, temperature: float, max_tokens: int) -> Iterator[str]:
-        self.last_usage = None
+    def stream(
+        self, messages, *, temperature: float, max_tokens: int, usage: dict | None = None
+    ) -> Iterator[str]:
         yield from super().stream(messages, temperature=temperature, max_tokens=max_tokens)
-        self.last_usage = {"prompt_tokens": 321, "completion_tokens": 12}
+        if usage is not None:
+            usage.update(prompt_tokens=321, completion_tokens=12)
 
 
 # What an exchange records ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.access.audit import AuditQuery
 from knowledge.cli import common
 from knowledge.cli import main as cli
 from knowledge.core.settings import load_settings
@@ -61,8 +62,15 @@ def test_ask_records_usage_and_usage_json_summarises_it(kdesk):
     [hint] = [line for line in out.splitlines() if line.startswith("Rate it: kdesk feedback ")]
     abstained_id = hint.split()[4]
 
-    assert kdesk("feedback", answered["event_id"], "down", "--comment", "too vague")[0] == 0
-    assert kdesk("feedback", abstained_id, "up")[0] == 0
+    code, _, err = kdesk("feedback", answered["event_id"], "down")  # as the OS user: not theirs
+    assert code == 2 and "only rate your own answers" in err
+    [refused] = common.open_desk().audit.events(AuditQuery(actions=("permission_denied",)))
+    assert (refused.target, refused.channel) == (f"feedback:{answered['event_id']}", "cli")
+    rate_ann = ("--user", "ann", "--comment", "too vague")
+    assert kdesk("feedback", answered["event_id"], "down", *rate_ann)[0] == 0
+    assert kdesk("feedback", abstained_id, "up")[0] == 0  # the OS user's own
+    code, _, err = kdesk("feedback", abstained_id, "down", "--user", "ann")
+    assert code == 2 and "only rate your own answers" in err
 
     code, out, _ = kdesk("usage", "--json")
     assert code == 0
@@ -107,6 +115,13 @@ def test_usage_filters_by_date_and_role(kdesk):
     assert json.loads(out)["questions"] == 1
     code, out, _ = kdesk("usage")
     assert code == 0 and "2 questions" in out and "manager: 1 questions" in out
+
+
+def test_ask_as_a_user_says_how_they_rate_it(kdesk):
+    assert kdesk("users", "add", "ann", "--role", "employee")[0] == 0
+    _, out, _ = kdesk("ask", VACATION_QUESTION, "--user", "ann")
+    [hint] = [line for line in out.splitlines() if line.startswith("Rate it: kdesk feedback ")]
+    assert hint.endswith("up|down --user ann [--comment TEXT]")
 
 
 def test_feedback_on_an_unknown_event_fails_with_a_message(kdesk):

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from knowledge.access.audit import AuditQuery
 from knowledge.assistant.answering import NOT_FOUND
 from knowledge.core.settings import load_settings
 from knowledge.desk.root import Desk, Upload
 from tests.fake_ollama import FakeOllama
-from tests.pages.conftest import Configure, open_page
+from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page, sign_in
 from tests.pages.support import (
     APPROVAL_FACT,
     APPROVAL_FOLLOW_UP,
@@ -291,3 +292,45 @@ def test_answers_come_only_from_the_documents_the_filter_lets_through(
     ask(at, VACATION_QUESTION)
     assert last_answer_text(at) == NOT_FOUND
     assert at.session_state["history"][-1].sources == []
+
+
+def stored_event(data_dir: Path, event_id: str) -> dict:
+    return Desk(load_settings(data_dir=data_dir, model_backend="ollama")).usage.event(event_id)
+
+
+def test_the_feedback_widget_rates_the_users_own_answer(
+    tmp_path: Path, ollama: FakeOllama, configure: Configure
+):
+    data_dir = tmp_path / "data"
+    ingest_handbook(data_dir)
+    at = ask(chat(configure, data_dir, ollama.url), VACATION_QUESTION)
+    [answer] = at.session_state["history"]
+    at.feedback[0].set_value(0).run()
+    at.text_input[0].set_value("Part-timers?").run()
+    assert not at.exception and not at.toast
+    event = stored_event(data_dir, answer.event_id)
+    assert (event["user"], event["feedback"], event["feedback_comment"]) == (
+        TESTER,
+        -1,
+        "Part-timers?",
+    )
+
+
+def test_the_feedback_widget_refuses_someone_elses_answer(
+    tmp_path: Path, ollama: FakeOllama, configure: Configure
+):
+    data_dir = tmp_path / "data"
+    ingest_handbook(data_dir)
+    at = ask(chat(configure, data_dir, ollama.url), VACATION_QUESTION)
+    [answer] = at.session_state["history"]
+    sign_in(at, "mallory", ["employee"])  # the session now holds another user's answer
+    at.run()
+    at.feedback[0].set_value(1).run()
+    assert not at.exception
+    [toast] = at.toast
+    assert "could not be saved" in toast.value and "only rate your own answers" in toast.value
+    event = stored_event(data_dir, answer.event_id)
+    assert (event["user"], event["feedback"], event["feedback_at"]) == (TESTER, None, None)
+    desk = Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
+    [refused] = desk.audit.events(AuditQuery(actor="mallory", actions=("permission_denied",)))
+    assert (refused.target, refused.channel) == (f"feedback:{answer.event_id}", "chat")
