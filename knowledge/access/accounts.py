@@ -13,18 +13,18 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Boolean, DateTime, Engine, Integer, String, Text, select
+from sqlalchemy import Boolean, Engine, Integer, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.access.audit import AuditLog
 from knowledge.access.oidc import ClaimMapping, _verified_email, oidc_user_name, roles_from_claims
 from knowledge.access.rolebook import RoleBook
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime, utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
 
 log = logging.getLogger("kdesk.accounts")
@@ -49,9 +49,9 @@ class UserRow(Base):
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_sign_in: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_sign_in: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,6 @@ class Account:
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def normalized_name(name: str) -> str:
@@ -113,7 +105,7 @@ class AccountBook:
         lockout_minutes: int = 15,
         min_password_length: int = 12,
         hasher: PasswordHasher | None = None,
-        clock: Clock = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self.engine = engine
         self.roles = roles
@@ -147,9 +139,9 @@ class AccountBook:
             auth=row.auth,
             email=row.email,
             must_change_password=row.must_change_password,
-            locked_until=_utc(row.locked_until),
-            created_at=_utc(row.created_at) or row.created_at,
-            last_sign_in=_utc(row.last_sign_in),
+            locked_until=row.locked_until,
+            created_at=row.created_at,
+            last_sign_in=row.last_sign_in,
             roles=tuple(dict.fromkeys(names)),
         )
 
@@ -257,7 +249,7 @@ class AccountBook:
             self._verify(self._dummy_hash(), password)
             self.audit.record(key, "sign_in_failed", key, outcome="failed", channel=channel)
             raise SignInError(WRONG_CREDENTIALS)
-        locked_until = _utc(row.locked_until)
+        locked_until = row.locked_until
         if locked_until is not None and locked_until > now:
             self.audit.record(
                 key, "sign_in_failed", key, outcome="denied", channel=channel, reason="locked"

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import DateTime, Engine, Index, Integer, String, Text, insert, select
+from sqlalchemy import Engine, Index, Integer, String, Text, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime, utc_now
 from knowledge.core.exports import csv_bytes
 
 log = logging.getLogger("kdesk.audit")
@@ -56,7 +56,7 @@ class AuditRow(Base):
         Index("ix_audit_events_action", "action", "at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(200))  # who did it ("system" for the app itself)
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(500), default="")  # a user, role, document...
@@ -87,14 +87,6 @@ class AuditQuery:
     limit: int = 1000
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -116,7 +108,7 @@ class AuditLog:
         """Append one event. Never raises: a failing audit write is logged, not shown to users
         (the action it describes has already happened or been refused)."""
         row = {
-            "at": _now(),
+            "at": utc_now(),
             "actor": actor[:200],
             "action": action,
             "target": target[:500],
@@ -154,7 +146,7 @@ class AuditLog:
             rows = connection.execute(statement).mappings().all()
         return [
             AuditEvent(
-                at=_utc(r["at"]),
+                at=r["at"],
                 actor=r["actor"],
                 action=r["action"],
                 target=r["target"],

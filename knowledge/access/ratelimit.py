@@ -13,12 +13,12 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Engine, Index, Integer, String, delete, insert, select, update
+from sqlalchemy import Engine, Index, Integer, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime, utc_now
 from knowledge.core.errors import KdeskError
 
 KEEP_HITS = timedelta(days=7)
@@ -87,16 +87,8 @@ class RateHitRow(Base):
     __table_args__ = (Index("ix_rate_limit_hits_user_at", "user", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     tokens: Mapped[int] = mapped_column(Integer, default=0)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,7 @@ class WindowUse:
 
 
 class RateLimiter:
-    def __init__(self, engine: Engine, clock: Clock = _now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
         self._lock = threading.Lock()  # check-and-insert is atomic within the app's process
@@ -144,7 +136,7 @@ class RateLimiter:
             .order_by(RateHitRow.at)
         )
         with self.engine.connect() as connection:
-            return [(_utc(at), int(tokens)) for at, tokens in connection.execute(query)]
+            return [(at, int(tokens)) for at, tokens in connection.execute(query)]
 
 
 def retry_after(

@@ -7,12 +7,12 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Engine, String, Text, delete, insert, select
+from sqlalchemy import Engine, String, Text, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.access.audit import AuditLog
 from knowledge.access.roles import Access, Role, role_config, role_from_config, templates, validated
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime
 from knowledge.core.errors import KdeskError, NotFoundError
 
 
@@ -20,7 +20,7 @@ class RoleRow(Base):
     __tablename__ = "roles"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     config: Mapped[str] = mapped_column(Text)  # the Role as JSON
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(200))
 
 

@@ -109,10 +109,6 @@ class ClauseFilter:
     text_contains: str = ""  # case-insensitive, on the clause text
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _record(row: ClauseRow, doc: DocumentRow) -> ClauseRecord:
     return ClauseRecord(
         id=row.id,
@@ -128,7 +124,7 @@ def _record(row: ClauseRow, doc: DocumentRow) -> ClauseRecord:
         confidence=row.confidence,
         status=row.status,  # type: ignore[arg-type]
         reviewer=row.reviewer,
-        reviewed_at=_utc(row.reviewed_at),
+        reviewed_at=row.reviewed_at,
         note=row.note,
     )
 
@@ -261,7 +257,7 @@ class ContractBook:
                     clauses=int(counts.get(c.doc_id, 0)),
                     reviewed=int(reviewed.get(c.doc_id, 0)),
                     detected_by=c.detected_by,
-                    extracted_at=_utc(c.extracted_at) or c.extracted_at,
+                    extracted_at=c.extracted_at,
                 )
                 for c, d in session.execute(query).all()
             ]
@@ -349,9 +345,7 @@ class ContractBook:
                 .where(ClauseReviewRow.clause_id == clause_id)
                 .order_by(ClauseReviewRow.id)
             )
-            return [
-                ReviewEvent(r.action, r.value, r.note, r.reviewer, _utc(r.at) or r.at) for r in rows
-            ]
+            return [ReviewEvent(r.action, r.value, r.note, r.reviewer, r.at) for r in rows]
 
 
 def _new_row(doc_id: str, key: str, c: ClauseCandidate) -> ClauseRow:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime
 
 
 class ContractRow(Base):
@@ -20,7 +20,7 @@ class ContractRow(Base):
     model: Mapped[str] = mapped_column(String(200))
     pages: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
-    extracted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    extracted_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ClauseRow(Base):
@@ -40,7 +40,7 @@ class ClauseRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="extracted", index=True)
     reviewed_value: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewer: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -54,4 +54,4 @@ class ClauseReviewRow(Base):
     value: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewer: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

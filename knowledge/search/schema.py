@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time
 
 import numpy as np
 from sqlalchemy import (
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ingest.chunking import ChunkDraft
 from ingest.instructions import addresses_assistant
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import Chunk, DocumentInfo
 
@@ -30,7 +29,7 @@ class CollectionRow(Base):
     __tablename__ = "collections"
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DocumentRow(Base):
@@ -46,7 +45,7 @@ class DocumentRow(Base):
     pages_without_text: Mapped[str] = mapped_column(Text, default="[]")
     chunks: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     pdf_path: Mapped[str] = mapped_column(String(1000))
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
     # JSON list of the pages with text addressed to an AI assistant (flagged at ingest)
@@ -103,14 +102,6 @@ def _sentence_columns(sentences: SentenceVectors | None) -> dict[str, object]:
     }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
@@ -125,7 +116,7 @@ def _document_info(row: DocumentRow) -> DocumentInfo:
         chunks=row.chunks,
         sha256=row.sha256,
         pipeline=row.pipeline or "",
-        ingested_at=_as_utc(row.ingested_at),
+        ingested_at=row.ingested_at,
         pdf_path=row.pdf_path,
         tags=tuple(json.loads(row.tags or "[]")),
         instruction_pages=tuple(json.loads(row.instruction_pages or "[]")),

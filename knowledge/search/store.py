@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
 from ingest.pdf import ParsedPdf
+from knowledge.core.db import utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
 from knowledge.search.filters import SearchFilter, normalise_tags
@@ -38,7 +39,6 @@ from knowledge.search.schema import (
     _chunk,
     _day_start,
     _document_info,
-    _now,
     _sentence_columns,
     instruction_pages,
 )
@@ -73,7 +73,7 @@ class KnowledgeStore:
         name = validate_collection_name(name)
         with Session(self.engine) as session, session.begin():
             if session.get(CollectionRow, name) is None:
-                session.add(CollectionRow(name=name, revision=0, created_at=_now()))
+                session.add(CollectionRow(name=name, revision=0, created_at=utc_now()))
         return name
 
     def collections(self) -> list[CollectionInfo]:
@@ -258,7 +258,7 @@ class KnowledgeStore:
                 pages_without_text=json.dumps(list(parsed.pages_without_text)),
                 chunks=len(drafts),
                 version=version,
-                ingested_at=_now(),
+                ingested_at=utc_now(),
                 pdf_path=str(pdf_path),
                 pipeline=pipeline,
                 instruction_pages=json.dumps(instruction_pages(drafts)),

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from knowledge.core.db import utc_now
 from knowledge.core.errors import NotFoundError
 from knowledge.core.exports import write_csv
 from knowledge.core.redaction import QuestionStorage, stored_question
@@ -61,10 +62,6 @@ def estimate_tokens(chars: int) -> int:
     return (chars + 3) // 4
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class UsageEvent:
     question: str
@@ -87,7 +84,7 @@ class UsageEvent:
     tokens: TokenCount = TokenCount()
     feedback: Rating | None = None
     feedback_comment: str | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utc_now)
 
     @property
     def is_gap(self) -> bool:
@@ -247,7 +244,7 @@ class UsageLog:
         """Thumbs up/down (None clears it); a comment, when given, replaces the previous one."""
         values: dict[str, object] = {
             "feedback": RATING_VALUE[rating] if rating else None,
-            "feedback_at": _now(),
+            "feedback_at": utc_now(),
         }
         if comment is not None:
             values["feedback_comment"] = comment.strip() or None
@@ -315,7 +312,7 @@ class UsageLog:
             row = session.get(UsageEventRow, event_id)
             if row is None:
                 raise NotFoundError(f"No usage event with id {event_id}.")
-            values = {c.key: _utc(getattr(row, c.key)) for c in UsageEventRow.__table__.columns}
+            values = {c.key: getattr(row, c.key) for c in UsageEventRow.__table__.columns}
             values["cited_documents"] = list(
                 session.scalars(
                     select(UsageCitationRow.file_name)
@@ -380,13 +377,6 @@ class UsageLog:
         buffer = io.StringIO()
         self.export_csv(filters, buffer)
         return buffer.getvalue().encode("utf-8")
-
-
-def _utc(value: object) -> object:
-    """Datetimes come back from SQLite without their (UTC) zone."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _as_date(value: date | str) -> date:

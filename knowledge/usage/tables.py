@@ -9,7 +9,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowledge.core.db import Base
+from knowledge.core.db import Base, UTCDateTime
 
 
 class UsageEventRow(Base):
@@ -40,7 +39,7 @@ class UsageEventRow(Base):
         Index("ix_usage_events_question_hash", "question_hash"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     day: Mapped[date] = mapped_column(Date)  # UTC day of created_at, for cheap grouping
     user: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(100))
@@ -66,7 +65,7 @@ class UsageEventRow(Base):
     total_ms: Mapped[float] = mapped_column(Float)
     feedback: Mapped[int | None] = mapped_column(SmallInteger)  # +1 thumbs up, -1 thumbs down
     feedback_comment: Mapped[str | None] = mapped_column(Text)
-    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class UsageCitationRow(Base):
