@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from knowledge.core.errors import KdeskError
-from knowledge.desk.root import IngestProgress, Upload
+from knowledge.desk.ingestion import IngestProgress, Upload
 from knowledge.search.filters import tags_from_text
 from pages.shared import instruction_warning, page_desk
 

@@ -16,7 +16,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from knowledge.core.errors import ModelUnavailableError  # noqa: E402
 from knowledge.core.settings import Settings  # noqa: E402
-from knowledge.desk.root import Desk  # noqa: E402
+from knowledge.desk.root import Desk
 from knowledge.search.embeddings import SentenceTransformerEmbedder  # noqa: E402
 
 

@@ -19,7 +19,8 @@ from functools import cache
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
 from knowledge.core.types import Answer, Chunk
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.contract_samples import supply_agreement
 from tests.pages.support import sources_and_question
 from tests.pdfs import make_pdf

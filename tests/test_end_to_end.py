@@ -3,7 +3,8 @@
 import pytest
 
 from knowledge.core.settings import Settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.pdfs import make_pdf
 
 HANDBOOK = [

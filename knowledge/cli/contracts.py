@@ -12,7 +12,7 @@ from knowledge.core.errors import KdeskError
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from knowledge.desk.root import pdfs_under
+    from knowledge.desk.ingestion import pdfs_under
     from knowledge.evaluation.contracts import extract_files
 
     files = pdfs_under(args.paths)

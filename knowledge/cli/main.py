@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the CLI imports the heavy stack only for the commands that 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from knowledge.desk.root import IngestProgress, pdfs_under
+    from knowledge.desk.ingestion import IngestProgress, pdfs_under
 
     desk = common.open_desk()
     files = pdfs_under(args.paths)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from fpdf import FPDF
 
 from knowledge.core.types import IngestReport
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 
 POLICIES = "Company policies"
 CONTRACTS = "Contracts"

@@ -37,7 +37,8 @@ from knowledge.usage.analytics import Dashboard, build_dashboard, summary
 from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
-    from knowledge.desk.root import Desk, ProgressCallback, Upload
+    from knowledge.desk.ingestion import ProgressCallback, Upload
+    from knowledge.desk.root import Desk
 
 NO_ROLE = "none"
 

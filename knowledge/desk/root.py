@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.chunking import CHUNKER_VERSION, chunk_pages
-from ingest.pdf import ParsedPdf, PdfError, parse_pdf
+from ingest.chunking import CHUNKER_VERSION
 from knowledge.access.accounts import AccountBook
 from knowledge.access.audit import AuditLog
 from knowledge.access.ratelimit import RateLimiter
@@ -26,17 +24,14 @@ from knowledge.core.db import make_engine, sqlite_url, upgrade
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
 from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
-from knowledge.desk.ingestion import (  # Upload and the progress types are imported from here too
-    IngestProgress,
+from knowledge.desk.ingestion import (
+    IngestionPipeline,
     ProgressCallback,
     Upload,
-    embed_chunks,
-    ingest_log,
-    observed_ingest,
     pdfs_under,
 )
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
-from knowledge.search.filters import SearchFilter, normalise_tags
+from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
 from knowledge.search.vectors import ChromaIndex, VectorIndex
@@ -294,153 +289,16 @@ class Desk:
         tags: Sequence[str] | None = None,
         prepare_search: bool = False,
     ) -> list[IngestReport]:
-        """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
-
-        ``prepare_search``: rebuild the collection's in-memory search indexes before returning,
-        so the uploader waits for them (with progress) rather than the next person who asks.
-
-        ``tags`` (or an upload's own) are set on each document, also on an unchanged one; with
-        none given, a replaced document keeps its tags. Bad tags stop before anything is read.
-        Contracts (``contracts=True``, a collection named like "Contracts", or a file that reads
-        like one) also get their key clauses extracted into reviewable records."""
-        given = None if tags is None else normalise_tags(tags)
-        wanted_tags = [
-            normalise_tags(item.tags)
-            if isinstance(item, Upload) and item.tags is not None
-            else given
-            for item in uploads
-        ]
-        target = self.store.ensure_collection(collection or self.settings.default_collection)
-        reports: list[IngestReport] = []
-        for i, item in enumerate(uploads):
-            if isinstance(item, IngestReport):
-                reports.append(observed_ingest(item))
-                continue
-
-            def report(
-                stage: str, fraction: float, name: str = item.file_name, position: int = i
-            ) -> None:
-                if progress:
-                    progress(IngestProgress(position, len(uploads), name, stage, fraction))
-
-            ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i])
-            reports.append(observed_ingest(ingested))
-            report("done", 1.0)
-        if prepare_search and any(r.status in ("added", "replaced") for r in reports):
-            if progress:
-                progress(
-                    IngestProgress(len(uploads) - 1, len(uploads), target, "preparing search", 1.0)
-                )
-            self.retriever.keywords.prepare(target)
-        return reports
-
-    def _ingest_one(
-        self,
-        upload: Upload,
-        collection: str,
-        report: Callable[[str, float], None],
-        contracts: bool = False,
-        tags: tuple[str, ...] | None = None,
-    ) -> IngestReport:
-        started = time.perf_counter()
-        name = upload.file_name
-        s = self.settings
-
-        def failed(reason: str) -> IngestReport:
-            return IngestReport(
-                name, collection, "failed", reason=reason, seconds=time.perf_counter() - started
-            )
-
-        report("reading", 0.0)
-        try:
-            parsed = parse_pdf(
-                upload.data,
-                name,
-                engine=s.pdf_engine,
-                max_bytes=s.max_upload_mb * 1024 * 1024,
-                max_pages=s.max_pages,
-            )
-        except PdfError as exc:
-            return failed(str(exc))
-        existing = self.store.find_document(collection, name)
-        pipeline = self.pipeline_fingerprint()
-        if existing and existing.sha256 == parsed.sha256 and existing.pipeline == pipeline:
-            self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
-            if tags is not None and tags != existing.tags:  # new tags need no re-embedding
-                existing = self.store.set_tags(existing.doc_id, tags)
-            return IngestReport(
-                name,
-                collection,
-                "unchanged",
-                pages=existing.pages,
-                chunks=existing.chunks,
-                seconds=time.perf_counter() - started,
-                doc_id=existing.doc_id,
-                tags=existing.tags,
-            )
-        drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
-        report("embedding", 0.1)
-        matrix, sentences = embed_chunks(
-            self.embedder,
-            parsed.title,
-            drafts,
-            lambda done: report("embedding", 0.1 + 0.85 * done),
-        )
-        report("storing", 0.95)
-        try:
-            status, doc_id = self.store.put_document(
-                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags, sentences
-            )
-        except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
-            return failed(f"could not be stored: {exc}")
-        self._extract_clauses(doc_id, collection, parsed, contracts)
-        warnings = []
-        if parsed.pages_without_text:
-            missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
-            warnings.append(
-                f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
-            )
-        flagged = self.store.document(doc_id).instruction_pages
-        if flagged:
-            pages = ", ".join(str(p) for p in flagged[:20])
-            warnings.append(
-                f"text addressed to an AI assistant on page(s) {pages}: never obeyed or quoted"
-            )
-            ingest_log.warning(
-                "instructions in a document", extra={"fields": {"doc_id": doc_id, "pages": flagged}}
-            )
-        return IngestReport(
-            name,
+        """Ingest files one by one (knowledge.desk.ingestion.IngestionPipeline): a bad file
+        gets a failed report and changes nothing stored."""
+        return IngestionPipeline(self).ingest(
+            uploads,
             collection,
-            status,
-            pages=parsed.page_count,
-            pages_without_text=parsed.pages_without_text,
-            chunks=len(drafts),
-            seconds=time.perf_counter() - started,
-            reason="; ".join(warnings) or None,
-            doc_id=doc_id,
-            tags=tags if tags is not None else existing.tags if existing else (),
-            instruction_pages=flagged,
+            progress,
+            contracts=contracts,
+            tags=tags,
+            prepare_search=prepare_search,
         )
-
-    def _extract_clauses(
-        self,
-        doc_id: str,
-        collection: str,
-        parsed: ParsedPdf,
-        requested: bool,
-        *,
-        refresh: bool = True,
-    ) -> None:
-        """Clause records for a contract; a failure here never fails the ingestion."""
-        detect = self.settings.contract_detection
-        reason = self.contracts.reason(doc_id, collection, parsed.pages, requested, detect)
-        if reason is None or (not refresh and self.contracts.is_contract(doc_id)):
-            return
-        try:
-            self.contracts.extract(doc_id, parsed.pages, reason)
-        except Exception:  # noqa: BLE001 - the document is stored and searchable regardless
-            ingest_log.exception("clause extraction failed", extra={"fields": {"doc_id": doc_id}})
 
 
 def open_desk(settings: Settings, **components: object) -> Desk:

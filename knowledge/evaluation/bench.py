@@ -16,7 +16,8 @@ from ingest.pdf import Page, ParsedPdf
 from knowledge.core.settings import Settings
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import Usage
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
 from knowledge.search.indexes import embedding_text

@@ -11,7 +11,8 @@ from knowledge.access.roles import Role
 from knowledge.assistant.answering import NOT_FOUND
 from knowledge.assistant.personas import BannedPhrase
 from knowledge.core.errors import NotFoundError, PermissionDeniedError
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.usage.events import UsageFilter
 from tests.pdfs import make_pdf
 

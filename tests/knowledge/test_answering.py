@@ -5,7 +5,8 @@ import pytest
 from knowledge.assistant.answering import NOT_FOUND, standalone_query
 from knowledge.assistant.citations import extractive_answer, trim_passage, verify_citations
 from knowledge.assistant.personas import Turn
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 

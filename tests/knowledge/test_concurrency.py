@@ -15,7 +15,8 @@ import pytest
 from knowledge.core.settings import Settings
 from knowledge.core.types import AnswerStream
 from knowledge.desk import root
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.conftest import ScriptedChatModel
 from tests.fake_ollama import FakeOllama, count_words, split_reply
 from tests.fake_openai import FakeOpenAI

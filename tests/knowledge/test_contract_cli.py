@@ -110,7 +110,7 @@ def test_train_builds_a_loadable_model_reproducibly(tmp_path: Path, capsys):
 
 
 def test_list_stored_records(desk, monkeypatch: pytest.MonkeyPatch, capsys):
-    from knowledge.desk.root import Upload
+    from knowledge.desk.ingestion import Upload
 
     desk.ingest([Upload("acme.pdf", contract_pdf(law="Utah"))], "Contracts")
     monkeypatch.setenv("KDESK_DATA_DIR", str(desk.settings.data_dir))

@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from knowledge.contracts.book import ClauseFilter, export_csv, export_xlsx, text_hash
 from knowledge.contracts.chat import asked_categories, clause_sources
 from knowledge.core.errors import KdeskError
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.conftest import ScriptedChatModel
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf, supply_agreement
 from tests.pdfs import make_pdf

@@ -1,6 +1,6 @@
 """Ingestion into the real store (SQLite + Chroma + the real embedding model)."""
 
-from knowledge.desk.root import Upload
+from knowledge.desk.ingestion import Upload
 from tests.pdfs import make_pdf
 
 LEAVE = [

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from knowledge.core.settings import Settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.search.embeddings import SentenceTransformerEmbedder
 from tests.pdfs import make_pdf
 

@@ -21,7 +21,8 @@ from knowledge.assistant.evidence import (
 from knowledge.core.errors import KdeskError
 from knowledge.core.text import sentence_spans, split_sentences
 from knowledge.core.types import Chunk, ScoredChunk
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.search.embeddings import pool_spans
 from knowledge.search.ranking import sentence_stage, sentence_weight
 from tests.conftest import ScriptedChatModel

@@ -18,7 +18,8 @@ from knowledge.access.roles import Role
 from knowledge.assistant.answering import NOT_FOUND
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.settings import Settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.search import indexes
 from knowledge.search.filters import (
     SearchFilter,

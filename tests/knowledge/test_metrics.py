@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from knowledge.core.jsonlog import LOGGER, JsonFormatter, configure_json_logging
 from knowledge.core.metrics import MetricsServer, start_metrics_server, stop_metrics_server
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.knowledge.test_usage import HANDBOOK, OFF_TOPIC, VACATION
 from tests.pages.support import free_port
 from tests.pdfs import make_pdf

@@ -8,7 +8,7 @@ import pytest
 
 from knowledge.assistant.citations import GENERAL_MARK, verify_citations
 from knowledge.assistant.personas import Persona
-from knowledge.desk.root import Upload
+from knowledge.desk.ingestion import Upload
 from tests.pdfs import make_pdf
 
 PASSAGES = ["Full-time employees are entitled to 25 working days of paid annual leave per year."]

@@ -26,7 +26,8 @@ from knowledge.contracts.book import ClauseFilter, export_csv
 from knowledge.core.db import make_engine
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.search.filters import SearchFilter
 from knowledge.usage.analytics import build_dashboard, summary
 from knowledge.usage.events import UsageFilter

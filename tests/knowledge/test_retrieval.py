@@ -2,7 +2,7 @@
 
 import pytest
 
-from knowledge.desk.root import Upload
+from knowledge.desk.ingestion import Upload
 from knowledge.search.ranking import reciprocal_rank_fusion
 from tests.pdfs import make_pdf
 

@@ -16,7 +16,8 @@ from knowledge.core.errors import NotFoundError
 from knowledge.core.redaction import normalized, question_hash, redact, stored_question
 from knowledge.core.settings import Settings
 from knowledge.core.types import Requester
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.usage.events import (
     EXPORT_COLUMNS,
     CitedDocument,

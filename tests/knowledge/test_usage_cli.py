@@ -15,7 +15,8 @@ from knowledge.access.audit import AuditQuery
 from knowledge.cli import common
 from knowledge.cli import main as cli
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import (
     FILE_NAME,

@@ -16,7 +16,8 @@ from knowledge.access.audit import AuditLog
 from knowledge.access.rolebook import RoleBook
 from knowledge.core.db import sqlite_url
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from pages.auth import SESSION_KEY, SignedIn
 from pages.shared import get_desk
 from tests.db import migrated_engine

@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from knowledge.access.audit import AuditQuery
 from knowledge.assistant.answering import NOT_FOUND
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page, sign_in
 from tests.pages.support import (

@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from knowledge.contracts.book import ClauseFilter
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import TESTER, Configure, open_page

@@ -16,7 +16,8 @@ from streamlit import config
 from streamlit.delta_generator import DeltaGenerator
 
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.usage.events import TokenCount, UsageEvent
 from tests.contract_samples import contract_pdf
 from tests.pages.conftest import Configure, open_page

@@ -16,7 +16,8 @@ from knowledge.access.roles import Role
 from knowledge.assistant.answering import NOT_FOUND
 from knowledge.assistant.personas import BannedPhrase
 from knowledge.core.settings import load_settings
-from knowledge.desk.root import Desk, Upload
+from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
 from tests.pages.conftest import FAST_HASHER, Configure, ensure_account, open_page
 from tests.pages.support import FILE_NAME, VACATION_FACT, VACATION_QUESTION, handbook_pdf
