@@ -5,7 +5,8 @@ import streamlit as st
 from knowledge.assistant.personas import Turn
 from knowledge.core.errors import KdeskError
 from knowledge.search.filters import SearchFilter, document_choices, document_tags
-from pages.shared import page_desk, render_answer
+from pages.answers import render_answer
+from pages.shared import page_desk
 
 me = page_desk("chat")
 st.title("💬 Ask the knowledge base")

@@ -6,7 +6,8 @@ import streamlit as st
 from knowledge.core.errors import KdeskError
 from knowledge.desk.ingestion import IngestProgress, Upload
 from knowledge.search.filters import tags_from_text
-from pages.shared import instruction_warning, page_desk
+from pages.answers import instruction_warning
+from pages.shared import page_desk
 
 me = page_desk("knowledge")
 st.title("📚 Knowledge base")

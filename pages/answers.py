@@ -1,0 +1,116 @@
+"""How an answer is shown: its text, evidence badge, citations that open the page, the closest
+passages when it abstains, and the feedback widgets (stored through the user's own desk)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from knowledge.core.errors import KdeskError, PermissionDeniedError
+from knowledge.core.types import Answer, Citation
+from knowledge.search.viewer import page_count, render_page
+from pages.shared import page_desk, signed_in_desk
+
+COMPLIANCE_NOTE = {
+    "rephrased": "Some wording was replaced to follow this assistant's answering rules.",
+    "refused": "This answer was withheld: it would have broken this assistant's answering rules.",
+}
+EVIDENCE_BADGE = {
+    "strong": "",
+    "weak": ":orange-badge[Weak evidence — check the sources]",
+    "none": ":gray-badge[Not in the knowledge base]",
+}
+
+
+@st.dialog("Source", width="large")
+def show_source(citation: Citation) -> None:
+    chunk = citation.chunk
+    try:
+        document = page_desk("chat").document(chunk.doc_id)  # only a document the user may read
+    except KdeskError as exc:
+        st.error(str(exc))
+        return
+    pages = page_count(document.pdf_path)
+    page = st.number_input("Page", 1, pages, citation.page, key=f"page-{chunk.id}")
+    st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
+    with st.expander("Cited passage", expanded=True):
+        st.markdown(f"> {citation.quote}")
+    try:
+        st.image(render_page(document.pdf_path, int(page)), width="stretch")
+    except KdeskError as exc:
+        st.error(str(exc))
+    with open(document.pdf_path, "rb") as pdf:
+        st.download_button("Download PDF", pdf.read(), chunk.file_name, "application/pdf")
+
+
+def instruction_warning(pages: tuple[int, ...]) -> str:
+    if not pages:
+        return ""
+    listed = ", ".join(str(p) for p in pages[:10])
+    return f"⚠️ text addressed to an AI assistant on page(s) {listed} (never obeyed)"
+
+
+def render_answer(answer: Answer, key: str) -> None:
+    if answer.error:
+        st.error(f"The model did not answer: {answer.error}")
+    if answer.quoted and answer.dropped and not answer.abstained:
+        st.warning(
+            "The model's answer could not be checked against the sources, so here is what they say."
+        )
+    elif answer.dropped and not answer.abstained:
+        st.caption(f"{answer.dropped} sentence(s) the sources do not support were left out.")
+    if answer.verdict == "model":
+        st.info("The model read the closest passages and found no answer in them.")
+    if answer.compliance:
+        st.info(COMPLIANCE_NOTE[answer.compliance], icon="🛡️")
+    st.markdown(answer.text)
+    badge = EVIDENCE_BADGE[answer.evidence if not answer.abstained else "none"]
+    timing = f"{answer.total_ms / 1000:.1f}s"
+    if answer.first_token_ms is not None:
+        timing = f"first token {answer.first_token_ms / 1000:.1f}s · total {timing}"
+    st.caption(f"{badge} Answered by `{answer.model}` · {timing}")
+    for c in answer.citations:
+        label = f"[{c.n}] {c.chunk.title} — page {c.page}"
+        if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):
+            show_source(c)
+    if answer.abstained and answer.sources:
+        with st.expander("Closest passages found"):
+            for s in answer.sources[:3]:
+                st.markdown(f"**{s.chunk.file_name}**, page {s.chunk.page_start}")
+                st.caption(s.chunk.text[:400])
+    if answer.event_id:
+        render_feedback(answer.event_id)
+
+
+def render_feedback(event_id: str) -> None:
+    """Thumbs up/down and, once rated, an optional comment; both stored on the usage event.
+    The session remembers them, so the widgets show them again after a page switch."""
+    key = f"feedback-{event_id}"
+    given = st.session_state.setdefault("feedback", {}).get(event_id, {})
+    rating = st.feedback(
+        "thumbs", key=key, default=given.get("rating"), on_change=_save_feedback, args=(event_id,)
+    )
+    if rating is not None:
+        st.text_input(
+            "Comment (optional)",
+            value=given.get("comment", ""),
+            key=f"{key}-comment",
+            placeholder="What was wrong or missing?" if rating == 0 else "Anything to add?",
+            on_change=_save_feedback,
+            args=(event_id,),
+        )
+
+
+def _save_feedback(event_id: str) -> None:
+    key = f"feedback-{event_id}"
+    value = st.session_state.get(key)
+    comment = st.session_state.get(f"{key}-comment")
+    rating = None if value is None else "up" if value == 1 else "down"
+    try:
+        me = signed_in_desk()
+        if me is None:
+            raise PermissionDeniedError("Please sign in again.")
+        me.feedback(event_id, rating, comment)  # only the user's own answers
+    except KdeskError as exc:
+        st.toast(f"Your feedback could not be saved: {exc}", icon="⚠️")
+        return
+    st.session_state["feedback"][event_id] = {"rating": value, "comment": comment or ""}
