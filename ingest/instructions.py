@@ -29,8 +29,3 @@ def addresses_assistant(text: str) -> bool:
     the user ...", "reveal your system prompt"): such a passage is never quoted as an answer,
     and its sentences are kept out of the model's prompt."""
     return bool(_INSTRUCTION.search(text))
-
-
-def instruction_sentences(sentences: list[str]) -> list[str]:
-    """The sentences that address the assistant."""
-    return [s for s in sentences if addresses_assistant(s)]

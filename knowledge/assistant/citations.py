@@ -75,7 +75,7 @@ def locate_page(chunk: Chunk, claims: Sequence[str]) -> int:
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def _numbers(text: str) -> set[str]:
+def figures(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(strip_citations(text))}
 
 
@@ -102,7 +102,7 @@ def verify_citations(
 
     Words the question already contains do not count as support: a model that only echoes the
     question ("The hotel limit per night is 2") has said nothing the sources back."""
-    sources = [_Passage(content_words(p), _numbers(p)) for p in passages]
+    sources = [_Passage(content_words(p), figures(p)) for p in passages]
     asked = content_words(question)
     out: list[str] = []
     cited: list[int] = []
@@ -112,7 +112,7 @@ def verify_citations(
         if not bare:
             continue
         claims = content_words(bare) - asked
-        numbers = _numbers(bare)
+        numbers = figures(bare)
         support = [_support(claims, numbers, p) for p in sources]
         best = max(support, default=0.0)
         keep = [n for n in _cited_numbers(sentence) if 1 <= n <= len(sources)]
@@ -238,6 +238,6 @@ def claim_count(text: str) -> int:
     count = 0
     for sentence in split_sentences(text):
         bare = strip_citations(sentence).replace(GENERAL_MARK.strip(), "")
-        if len(content_words(bare)) >= 3 or _numbers(bare):
+        if len(content_words(bare)) >= 3 or figures(bare):
             count += 1
     return count

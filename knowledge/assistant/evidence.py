@@ -150,14 +150,12 @@ def evidence_signals(
     mass = sum(idf.values()) or 1.0
     found = {t for t in terms if _found(t, passage_words, stems)}
     close = set(found)
-    missing = [t for t in terms if t not in found]
-    if words is not None and missing:
-        close |= _close_terms(missing, passage_words, words)
     not_found = [t for t in terms if t not in found]
     keyword = max((keyword_hits.get(s.chunk.id, 0.0) for s in top), default=0.0)
     soft = sentence_soft = 0.0
     if words is not None:
         matches = _term_matches(terms, passage_words, words)
+        close |= {t for t, match in matches.items() if match >= CLOSE_TERM}
         soft = sum(idf[t] * matches.get(t, 0.0) for t in terms) / mass
         sentence_soft = max(
             (
@@ -219,19 +217,6 @@ def _term_matches(
                 if term in vectors:
                     found[term] = max(0.0, float((matrix @ vectors[term]).max()))
     return found
-
-
-def _close_terms(missing: Sequence[str], passage_words: set[str], words: WordVectors) -> set[str]:
-    candidates = [w for w in passage_words if w not in STOPWORDS and len(w) > 2]
-    if not candidates:
-        return set()
-    vectors = words.of([*missing, *candidates])
-    matrix = np.stack([vectors[w] for w in candidates if w in vectors])
-    close = set()
-    for term in missing:
-        if term in vectors and float((matrix @ vectors[term]).max()) >= CLOSE_TERM:
-            close.add(term)
-    return close
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,14 @@ miss), false abstentions, abstentions on the unanswerable questions, p50 / p95 t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge.assistant.citations import figures  # the numbers of a text, citations aside
 from knowledge.core.types import Answer
 from knowledge.evaluation.retrieval import Question
-
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def figures(text: str) -> set[str]:
-    return {f.replace(",", "").rstrip(".") for f in _FIGURE.findall(text)}
 
 
 @dataclass(frozen=True)

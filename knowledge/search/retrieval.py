@@ -73,6 +73,10 @@ class Retriever:
             return chunk.collection in allowed and (documents is None or chunk.doc_id in documents)
 
         vector = self.embedder.embed_query(query)
+        # the part of a multi-part question that asks, embedded once for the focus and the
+        # sentence stages
+        asked = focus_query(query)
+        asked_vector = vector if asked == query else self.embedder.embed_query(asked)
         similarity: dict[str, float] = {}
         fused = self._first_stage(query, vector, collections, doc_ids, similarity)
         ranked = sorted(fused, key=lambda i: (-fused[i], -similarity.get(i, 0.0), i))
@@ -83,15 +87,17 @@ class Retriever:
         # (measured: policies doc_hit@5 0.984 -> 0.988, the other sets unchanged)
         candidates = {chunks[i].doc_id for i in ranked[: self.candidates]}
         named = {d: home for d, home in named.items() if d in candidates}
-        if self.focus and ranked and (named or focus_query(query) != query):
+        if self.focus and ranked and (named or asked != query):
             # Not for every question: for one that names no document, the within-document
             # ranking repeats the first stage and crowds out other documents (measured: policies
             # MRR 0.95 -> 0.92); separating "which document" from "what about it" is the gain.
-            ranked = self._focus(query, vector, ranked, fused, chunks, similarity, named)
+            ranked = self._focus(
+                asked, vector, asked_vector, ranked, fused, chunks, similarity, named
+            )
         # both filters once more, after every stage: nothing outside them
         ranked = [i for i in ranked if kept(chunks[i])]
         depth = max(k, self.candidates)
-        sentence_scores = self._sentence_scores(ranked[:depth], vector, query)
+        sentence_scores = self._sentence_scores(ranked[:depth], vector, asked_vector)
         if self.sentences:
             self._fill_similarity([chunks[i] for i in ranked[:depth]], vector, similarity)
             reranked = sentence_stage(query, ranked, sentence_scores, similarity, depth, chunks)
@@ -107,16 +113,13 @@ class Retriever:
         ]
 
     def _sentence_scores(
-        self, ids: Sequence[str], vector: np.ndarray, query: str
+        self, ids: Sequence[str], vector: np.ndarray, asked_vector: np.ndarray
     ) -> dict[str, tuple[float, ...]]:
         """The query's cosine to each stored sentence of these chunks. For a question that
         names its document in one part and asks in another, the asking part counts twice as
         much as the whole ("Consider the agreement between A and B; which law governs it?":
         the governing-law sentence, not the one naming the parties)."""
-        asked = focus_query(query)
-        target = vector
-        if asked != query:
-            target = (self.embedder.embed_query(asked) + 0.5 * vector) / 1.5
+        target = vector if asked_vector is vector else (asked_vector + 0.5 * vector) / 1.5
         return {
             chunk_id: tuple(round(float(x), 4) for x in matrix @ target)
             for chunk_id, matrix in self.store.sentence_vectors(ids).items()
@@ -174,8 +177,9 @@ class Retriever:
 
     def _focus(
         self,
-        query: str,
+        asked: str,
         vector: np.ndarray,
+        asked_vector: np.ndarray,
         ranked: list[str],
         fused: dict[str, float],
         chunks: dict[str, Chunk],
@@ -188,8 +192,6 @@ class Retriever:
         else:
             docs = focus_documents(ranked[:20], fused, chunks)
             homes = {chunks[i].collection for i in ranked[:20] if chunks[i].doc_id in docs}
-        asked = focus_query(query)
-        asked_vector = vector if asked == query else self.embedder.embed_query(asked)
         within_vector: list[tuple[str, float]] = []
         within_keyword: list[str] = []
         for collection in sorted(homes):
