@@ -13,7 +13,14 @@ import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 
 from knowledge.core.types import Answer, IngestReport, Requester
 
@@ -43,6 +50,22 @@ INGESTED_PAGES = Counter("kdesk_ingested_pages", "Pages read from ingested files
 INGESTED_CHUNKS = Counter("kdesk_ingested_chunks", "Chunks stored from ingested files")
 INGEST_SECONDS = Histogram(
     "kdesk_ingest_file_seconds", "Time to ingest one file", buckets=LATENCY_BUCKETS
+)
+
+INGEST_JOBS = Gauge(
+    "kdesk_ingest_jobs", "Ingestion jobs by state (queued, running), read at scrape", ["state"]
+)
+INGEST_JOB_FAILURES = Counter(
+    "kdesk_ingest_job_failures", "Ingestion jobs that failed after all retries"
+)
+INDEX_LOADS = Counter(
+    "kdesk_index_loads", "Search indexes made ready, by how (loaded, built)", ["how"]
+)
+INDEX_LOAD_SECONDS = Histogram(
+    "kdesk_index_load_seconds",
+    "Time to make a collection's search indexes ready",
+    ["how"],
+    buckets=LATENCY_BUCKETS,
 )
 
 

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     )
     prompt_sources: int = Field(4, ge=1, le=20)
 
+    # Team server (docs/deploy.md): empty values give the one-process embedded default
+    redis_url: str = ""  # redis://HOST:6379/0 -> ingestion jobs run by `kdesk worker` processes
+    chroma_url: str = ""  # http://HOST:8000 -> a `chroma run` server instead of embedded Chroma
+    job_retries: int = Field(3, ge=0, le=20, description="retries of an ingestion job")
+    # a worker that stopped sending heartbeats this long ago is dead: its job runs again
+    worker_heartbeat_s: float = Field(30.0, ge=1)
+    # how often each app process looks for collections changed elsewhere (a worker, a replica)
+    index_refresh_s: float = Field(2.0, gt=0, le=300)
+
     # Usage analytics and monitoring
     database_url: str = ""  # empty: the SQLite file in data_dir; else a SQLAlchemy URL (PostgreSQL)
     question_storage: QuestionStorage = "full"  # what usage analytics keeps of each question
@@ -133,6 +142,14 @@ class Settings(BaseSettings):
     @cached_property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @cached_property
+    def indexes_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @cached_property
+    def incoming_dir(self) -> Path:
+        return self.data_dir / "incoming"
 
     @cached_property
     def database_path(self) -> Path:
