@@ -4,7 +4,9 @@ Every question a user asks is a row in ``rate_limit_hits`` (written when the que
 accepted, so answers still streaming count too; its tokens are filled in when the answer is
 done). A question is refused while the window already holds the allowed number of requests or
 tokens; the error says when the next one will be accepted. The window lives in the database,
-so the app and the command line share it.
+so every process (app replicas, the command line) shares it, and the check and the hit run in
+one transaction that holds a per-user lock (knowledge.core.db.exclusive): two replicas cannot
+both accept the last question of a window.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Index, Integer, String, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Index, Integer, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from knowledge.core.db import Base, UTCDateTime, utc_now
+from knowledge.core.db import Base, UTCDateTime, exclusive, utc_now
 from knowledge.core.errors import KdeskError
 
 KEEP_HITS = timedelta(days=7)
@@ -101,22 +103,21 @@ class RateLimiter:
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
-        self._lock = threading.Lock()  # check-and-insert is atomic within the app's process
+        self._lock = threading.Lock()  # threads of one process queue here, not in the database
 
     def acquire(self, user: str, limit: RateLimit) -> int:
         """Count one question for ``user``, or raise RateLimitedError; returns the hit's id
         (give it to ``settle`` with the tokens the answer used)."""
-        with self._lock:
+        with self._lock, self.engine.connect() as connection, exclusive(connection, f"rate:{user}"):
             now = self.clock()
             if not limit.unlimited:
-                hits = self._hits(user, now - timedelta(seconds=limit.window_s))
+                hits = self._hits(user, now - timedelta(seconds=limit.window_s), connection)
                 retry = retry_after(hits, limit, now)
                 if retry is not None:
                     raise RateLimitedError(limit_message(limit, retry), retry)
-            with self.engine.begin() as connection:
-                connection.execute(delete(RateHitRow).where(RateHitRow.at < now - KEEP_HITS))
-                result = connection.execute(insert(RateHitRow).values(user=user, at=now, tokens=0))
-                return int(result.inserted_primary_key[0])  # type: ignore[index]
+            connection.execute(delete(RateHitRow).where(RateHitRow.at < now - KEEP_HITS))
+            result = connection.execute(insert(RateHitRow).values(user=user, at=now, tokens=0))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def settle(self, hit_id: int, tokens: int) -> None:
         with self.engine.begin() as connection:
@@ -129,14 +130,18 @@ class RateLimiter:
         hits = self._hits(user, self.clock() - timedelta(seconds=window_s))
         return WindowUse(len(hits), sum(tokens for _, tokens in hits))
 
-    def _hits(self, user: str, since: datetime) -> list[tuple[datetime, int]]:
+    def _hits(
+        self, user: str, since: datetime, connection: Connection | None = None
+    ) -> list[tuple[datetime, int]]:
         query = (
             select(RateHitRow.at, RateHitRow.tokens)
             .where(RateHitRow.user == user, RateHitRow.at > since)
             .order_by(RateHitRow.at)
         )
-        with self.engine.connect() as connection:
+        if connection is not None:
             return [(at, int(tokens)) for at, tokens in connection.execute(query)]
+        with self.engine.connect() as own:
+            return [(at, int(tokens)) for at, tokens in own.execute(query)]
 
 
 def retry_after(

@@ -7,6 +7,7 @@ database to the newest revision (the app and the CLI do it at start, through ``D
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -149,6 +150,26 @@ def downgrade(engine: Engine, revision: str) -> None:
         config = alembic_config(connection)
         _stamp_unversioned(connection, config)
         command.downgrade(config, revision)
+
+
+@contextmanager
+def exclusive(connection: Connection, key: str) -> Iterator[None]:
+    """A transaction on ``connection`` that one process at a time holds for ``key``, committed
+    when the block ends (rolled back on an error): for read-then-write steps that must not
+    interleave across processes (a rate-limit check and its hit). PostgreSQL: an advisory lock
+    on the key's hash; SQLite: the database's write lock from the start (BEGIN IMMEDIATE)."""
+    try:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            digest = hashlib.sha256(key.encode()).digest()
+            lock = int.from_bytes(digest[:8], "big", signed=True)
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+        yield
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 @contextmanager

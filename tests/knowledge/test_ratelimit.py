@@ -103,3 +103,56 @@ def test_durations_read_well():
         "1 h",
         "1 h 30 min",
     ]
+
+
+# Across processes ------------------------------------------------------------------------------
+
+HAMMER = """
+import sys
+from knowledge.access.ratelimit import RateLimit, RateLimitedError, RateLimiter
+from knowledge.core.db import make_engine
+
+url, tries = sys.argv[1], int(sys.argv[2])
+limiter = RateLimiter(make_engine(url))
+limit = RateLimit(requests=25, window_s=3600)
+accepted = refused = 0
+print("ready", flush=True)
+sys.stdin.readline()  # both processes start asking together
+for _ in range(tries):
+    try:
+        limiter.acquire("shared-user", limit)
+        accepted += 1
+    except RateLimitedError:
+        refused += 1
+print(accepted, refused, flush=True)
+"""
+
+
+def test_two_processes_asking_at_once_get_exactly_the_limit(database_url: str):
+    import subprocess
+    import sys
+
+    migrated_engine(database_url).dispose()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", HAMMER, database_url, "40"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in processes:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in processes:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = []
+    for p in processes:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        results.append(tuple(int(n) for n in out.split()))
+    assert sum(a for a, _ in results) == 25, results  # not 26: no check-then-insert race
+    assert sum(r for _, r in results) == 80 - 25
+    assert RateLimiter(migrated_engine(database_url)).use("shared-user", 3600).requests == 25
