@@ -1,12 +1,14 @@
-"""Knowledge: upload PDFs into collections, watch progress, read the report, manage documents."""
+"""Knowledge: upload PDFs into collections (as background jobs), watch their progress and
+reports, manage documents."""
 
 import pandas as pd
 import streamlit as st
 
 from knowledge.core.errors import KdeskError
-from knowledge.desk.ingestion import IngestProgress, Upload
+from knowledge.desk.ingestion import Upload
 from knowledge.search.filters import tags_from_text
 from pages.answers import instruction_warning
+from pages.jobs import jobs_panel
 from pages.shared import page_desk
 
 me = page_desk("knowledge")
@@ -36,42 +38,19 @@ if submitted:
     elif not files:
         st.error("Choose at least one PDF file.")
     else:
-        with st.status(f"Indexing {len(files)} file(s) into {target}…", expanded=True) as status:
-            bar = st.progress(0.0)
+        try:
+            tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is queued
+            uploads = [Upload(f.name, f.getvalue(), tags) for f in files]
+            queued = me.submit(uploads, target, contracts=as_contracts)
+        except KdeskError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["queued"] = f"Queued {len(queued)} file(s) for {target}."
+            st.rerun()  # so the collection picker lists a collection just created
 
-            def progress(event: IngestProgress) -> None:
-                done = (event.file_index + event.fraction) / event.file_count
-                bar.progress(min(done, 1.0), text=f"{event.file_name}: {event.stage}")
-
-            try:
-                tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is read
-                uploads = [Upload(f.name, f.getvalue(), tags) for f in files]
-                st.session_state["last_report"] = me.ingest(
-                    uploads, target, progress, contracts=as_contracts
-                )
-            except KdeskError as exc:
-                status.update(label=str(exc), state="error")
-            else:
-                st.rerun()  # so the collection picker lists a collection just created
-
-if reports := st.session_state.get("last_report"):
-    st.subheader("Ingestion report")
-    failed = sum(r.status == "failed" for r in reports)
-    summary = f"Done: {len(reports) - failed} indexed, {failed} failed"
-    (st.error if failed == len(reports) else st.warning if failed else st.success)(summary)
-    table = pd.DataFrame(
-        {
-            "file": [r.file_name for r in reports],
-            "status": [r.status for r in reports],
-            "pages": [r.pages for r in reports],
-            "pages without text": [len(r.pages_without_text) for r in reports],
-            "chunks": [r.chunks for r in reports],
-            "tags": [", ".join(r.tags) for r in reports],
-            "seconds": [round(r.seconds, 2) for r in reports],
-            "note": [r.reason or "" for r in reports],
-        }
-    )
-    st.dataframe(table, hide_index=True, width="stretch")
+if message := st.session_state.pop("queued", None):
+    st.success(message)
+jobs_panel(me)
 
 
 def delete(doc_ids: list[str]) -> None:

@@ -23,6 +23,7 @@ def get_desk() -> Desk:
     # once per process: a rebuilt desk (or a rerun) finds the server already running
     start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
     announce_first_admin(desk)
+    desk.start_background()  # without Redis, this process runs the ingestion jobs
     return desk
 
 

@@ -18,6 +18,9 @@ from knowledge.core.errors import ModelUnavailableError  # noqa: E402
 from knowledge.core.settings import Settings  # noqa: E402
 from knowledge.desk.root import Desk
 from knowledge.search.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from tests.redis_server import REQUIRE_ENV as REDIS_REQUIRE_ENV  # noqa: E402
+from tests.redis_server import RedisServer, RedisUnavailable  # noqa: E402
+from tests.redis_server import required as redis_required  # noqa: E402
 
 
 class ScriptedChatModel:
@@ -78,3 +81,25 @@ def model() -> ScriptedChatModel:
 @pytest.fixture
 def desk(settings: Settings, embedder, model: ScriptedChatModel) -> Desk:
     return Desk(settings, embedder=embedder, model=model)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server on 127.0.0.1 for the session (flushed by ``redis_url`` per test);
+    skipped without redis-server unless KDESK_REQUIRE_REDIS=1 (CI)."""
+    try:
+        server = RedisServer.start()
+    except RedisUnavailable as exc:
+        if redis_required():
+            pytest.fail(f"{REDIS_REQUIRE_ENV}=1, but {exc}", pytrace=False)
+        pytest.skip(f"this test needs Redis: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.flush()
+    return redis_server.url

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from knowledge.cli import common
@@ -14,40 +13,12 @@ from knowledge.cli.access import add_access_commands
 from knowledge.cli.contracts import add_clause_commands
 from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
+from knowledge.cli.jobs import add_job_commands
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import load_settings
 
 if TYPE_CHECKING:  # the CLI imports the heavy stack only for the commands that need it
     from knowledge.search.filters import SearchFilter
-
-
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from knowledge.desk.ingestion import IngestProgress, pdfs_under
-
-    desk = common.open_desk()
-    files = pdfs_under(args.paths)
-    if not files:
-        raise KdeskError("No PDF files found in the given paths.")
-    bar = tqdm(total=len(files), unit="file", file=sys.stderr, disable=args.json)
-
-    def progress(event: IngestProgress) -> None:
-        bar.set_description(event.file_name[:40])
-        if event.stage == "done":
-            bar.update(1)
-
-    tags = args.tag  # None without --tag: a replaced document keeps its tags
-    reports = desk.ingest_paths(files, args.collection, progress, tags=tags)
-    bar.close()
-    if args.json:
-        common.print_json({"reports": [asdict(r) for r in reports]})
-    else:
-        for r in reports:
-            detail = f"{r.pages} pages, {r.chunks} chunks, {r.seconds:.1f}s"
-            note = f" — {r.reason}" if r.reason else ""
-            print(f"{r.status:9} {r.file_name} ({detail}){note}")
-    return 1 if any(r.status == "failed" for r in reports) else 0
 
 
 def _filter(args: argparse.Namespace) -> SearchFilter:
@@ -215,14 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kdesk", description="Knowledge Desk command line")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add PDF files or folders to a collection")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--collection")
-    p.add_argument(
-        "--tag", action="append", help="repeatable; default: a replaced document keeps its tags"
-    )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_ingest)
+    add_job_commands(sub)
 
     p = sub.add_parser("search", help="retrieve passages (no model)")
     p.add_argument("query")

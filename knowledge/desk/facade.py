@@ -38,6 +38,7 @@ from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
     from knowledge.desk.ingestion import ProgressCallback, Upload
+    from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
 
 NO_ROLE = "none"
@@ -218,6 +219,28 @@ class UserDesk:
             outcome = "failed" if r.status == "failed" else "ok"
             self._audit("upload", f"{target}/{r.file_name}", outcome=outcome, status=r.status)
         return reports
+
+    def submit(
+        self,
+        uploads: Sequence[Upload],
+        collection: str,
+        *,
+        contracts: bool = False,
+        tags: Sequence[str] | None = None,
+    ) -> list[IngestJob]:
+        """Queue the files as ingestion jobs of this user and return at once."""
+        target = validate_collection_name(collection)
+        if not self.access.may_upload(target):
+            self._audit("permission_denied", f"upload:{target}", outcome="denied")
+            raise PermissionDeniedError("You may not upload to this collection.")
+        jobs = self.desk.submit(uploads, target, owner=self.user, contracts=contracts, tags=tags)
+        for job in jobs:
+            self._audit("upload", f"{target}/{job.file_name}", status="queued", job=job.job_id)
+        return jobs
+
+    def jobs(self, limit: int = 20) -> list[IngestJob]:
+        """This user's ingestion jobs, newest first (running ones show their progress)."""
+        return self.desk.jobs.recent(owner=self.user, limit=limit)
 
     def delete_document(self, doc_id: str) -> DocumentInfo:
         info = self.document(doc_id)

@@ -36,6 +36,7 @@ class IngestProgress:
     file_name: str
     stage: str  # "reading", "embedding", "storing", "done"
     fraction: float  # of this file, 0..1
+    pages: int | None = None  # the file's pages, once read
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -111,8 +112,12 @@ class IngestionPipeline:
         contracts: bool = False,
         tags: Sequence[str] | None = None,
         prepare_search: bool = False,
+        writer: str = "",
     ) -> list[IngestReport]:
         """Ingest files one by one; a bad file gets a failed report and changes nothing stored.
+
+        ``writer`` names who writes (an ingestion job's id), so that what a dead process left
+        half written can be found and removed (``KnowledgeStore.discard_pending``).
 
         ``prepare_search``: rebuild the collection's in-memory search indexes before returning,
         so the uploader waits for them (with progress) rather than the next person who asks.
@@ -138,12 +143,16 @@ class IngestionPipeline:
                 continue
 
             def report(
-                stage: str, fraction: float, name: str = item.file_name, position: int = i
+                stage: str,
+                fraction: float,
+                pages: int | None = None,
+                name: str = item.file_name,
+                position: int = i,
             ) -> None:
                 if progress:
-                    progress(IngestProgress(position, len(uploads), name, stage, fraction))
+                    progress(IngestProgress(position, len(uploads), name, stage, fraction, pages))
 
-            ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i])
+            ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i], writer)
             reports.append(observed_ingest(ingested))
             report("done", 1.0)
         if prepare_search and any(r.status in ("added", "replaced") for r in reports):
@@ -158,9 +167,10 @@ class IngestionPipeline:
         self,
         upload: Upload,
         collection: str,
-        report: Callable[[str, float], None],
+        report: Callable[..., None],
         contracts: bool = False,
         tags: tuple[str, ...] | None = None,
+        writer: str = "",
     ) -> IngestReport:
         started = time.perf_counter()
         name = upload.file_name
@@ -199,7 +209,7 @@ class IngestionPipeline:
                 tags=existing.tags,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
-        report("embedding", 0.1)
+        report("embedding", 0.1, parsed.page_count)
         matrix, sentences = embed_chunks(
             self.desk.embedder,
             parsed.title,
@@ -209,7 +219,16 @@ class IngestionPipeline:
         report("storing", 0.95)
         try:
             status, doc_id = self.desk.store.put_document(
-                collection, name, parsed, drafts, matrix, upload.data, pipeline, tags, sentences
+                collection,
+                name,
+                parsed,
+                drafts,
+                matrix,
+                upload.data,
+                pipeline,
+                tags,
+                sentences,
+                writer=writer,
             )
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")

@@ -30,6 +30,7 @@ from knowledge.desk.ingestion import (
     Upload,
     pdfs_under,
 )
+from knowledge.desk.jobs import IngestJob, JobBook
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever
@@ -40,6 +41,7 @@ from knowledge.usage.recording import MeteredModel, recorded_stream
 
 if TYPE_CHECKING:
     from knowledge.desk.facade import UserDesk
+    from knowledge.desk.workers import JobRunner
 
 SENTENCE_VECTORS_VERSION = 1  # documents stored before sentence vectors are re-embedded
 
@@ -78,6 +80,9 @@ class Desk:
             min_password_length=settings.password_min_length,
         )
         self.limits = RateLimiter(self.engine)
+        self.jobs = JobBook(self.engine, settings.incoming_dir, settings.worker_heartbeat_s)
+        self._runner: JobRunner | None = None
+        self._broker: object | None = None
         self._embedder = embedder
         self._model = model
         self._models: dict[str, ChatModel] = {}
@@ -132,6 +137,65 @@ class Desk:
                 if self._model is None:
                     self._model = build_chat_model(self.settings)
         return self._model
+
+    @property
+    def broker(self):  # type: ignore[no-untyped-def]
+        """The Dramatiq broker on KDESK_REDIS_URL (knowledge.desk.workers)."""
+        if self._broker is None:
+            with self._lock:
+                if self._broker is None:
+                    from knowledge.desk.workers import redis_broker
+
+                    s = self.settings
+                    self._broker = redis_broker(s.redis_url, s.worker_heartbeat_s)
+        return self._broker
+
+    @property
+    def runner(self) -> JobRunner:
+        """Who runs ingestion jobs: `kdesk worker` processes on Redis, else a thread here."""
+        if self._runner is None:
+            with self._lock:
+                if self._runner is None:
+                    from knowledge.desk.workers import build_runner
+
+                    self._runner = build_runner(self)
+        return self._runner
+
+    def start_background(self) -> None:
+        """What a long-running process (the app) starts: the job runner (without Redis it
+        resumes the jobs an earlier run left unfinished)."""
+        self.runner  # noqa: B018
+
+    def close(self) -> None:
+        """Stop the background work this desk started (the job thread finishes its job)."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    def submit(
+        self,
+        uploads: Sequence[Upload],
+        collection: str | None = None,
+        *,
+        owner: str = "",
+        contracts: bool = False,
+        tags: Sequence[str] | None = None,
+    ) -> list[IngestJob]:
+        """Queue the files as ingestion jobs and return at once (knowledge.desk.jobs); the
+        jobs' rows tell their progress and report. Bad tags stop before anything is queued."""
+        from knowledge.search.filters import normalise_tags
+
+        given = None if tags is None else normalise_tags(tags)
+        for upload in uploads:
+            if upload.tags is not None:
+                normalise_tags(upload.tags)
+        target = self.store.ensure_collection(collection or self.settings.default_collection)
+        jobs = [
+            self.jobs.create(u, target, owner, tags=given, contracts=contracts) for u in uploads
+        ]
+        for job in jobs:
+            self.runner.submit(job.job_id)
+        return jobs
 
     def model_for(self, spec: str) -> ChatModel:
         """A persona's model: "" the desk's own, "BACKEND:MODEL" or a model name of the
@@ -269,15 +333,22 @@ class Desk:
         *,
         tags: Sequence[str] | None = None,
     ) -> list[IngestReport]:
-        uploads: list[Upload | IngestReport] = []
         target = collection or self.settings.default_collection
-        for path in pdfs_under(paths):
+        return self.ingest(self.read_files(pdfs_under(paths), target), target, progress, tags=tags)
+
+    def read_files(
+        self, paths: Iterable[Path], collection: str | None = None
+    ) -> list[Upload | IngestReport]:
+        """Each file as an upload, or a failed report saying why it could not be read."""
+        target = collection or self.settings.default_collection
+        read: list[Upload | IngestReport] = []
+        for path in paths:
             try:
-                uploads.append(Upload(path.name, path.read_bytes()))
+                read.append(Upload(path.name, path.read_bytes()))
             except OSError as exc:
                 reason = f"cannot read {path}: {exc.strerror or exc}"
-                uploads.append(IngestReport(path.name, target, "failed", reason=reason))
-        return self.ingest(uploads, target, progress, tags=tags)
+                read.append(IngestReport(path.name, target, "failed", reason=reason))
+        return read
 
     def ingest(
         self,
@@ -288,6 +359,7 @@ class Desk:
         contracts: bool = False,
         tags: Sequence[str] | None = None,
         prepare_search: bool = False,
+        writer: str = "",
     ) -> list[IngestReport]:
         """Ingest files one by one (knowledge.desk.ingestion.IngestionPipeline): a bad file
         gets a failed report and changes nothing stored."""
@@ -298,6 +370,7 @@ class Desk:
             contracts=contracts,
             tags=tags,
             prepare_search=prepare_search,
+            writer=writer,
         )
 
 

@@ -76,6 +76,21 @@ class ChunkRow(Base):
     )
 
 
+class PendingWriteRow(Base):
+    """A document write in flight: its vectors and PDF are written before the SQL swap that
+    commits it, and the swap deletes this row in the same transaction. A row left behind is a
+    write that never committed (its process died): ``KnowledgeStore.discard_pending`` removes
+    what it wrote, so store, database and vector index agree again."""
+
+    __tablename__ = "pending_writes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    writer: Mapped[str] = mapped_column(String(64), index=True)  # e.g. an ingestion job's id
+    collection: Mapped[str] = mapped_column(String(200))
+    chunk_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    pdf_path: Mapped[str] = mapped_column(String(1000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 def instruction_pages(drafts: Sequence[ChunkDraft]) -> list[int]:
     """The pages whose text addresses an AI assistant ("ignore all previous instructions")."""
     pages = set()

@@ -35,6 +35,7 @@ from knowledge.search.schema import (
     ChunkRow,
     CollectionRow,
     DocumentRow,
+    PendingWriteRow,
     SentenceVectors,
     _chunk,
     _day_start,
@@ -182,16 +183,20 @@ class KnowledgeStore:
         pipeline: str = "",
         tags: Sequence[str] | None = None,
         sentences: Sequence[SentenceVectors] | None = None,
+        writer: str = "",
     ) -> tuple[IngestStatus, str]:
         """Add a new document or replace the one with the same file name, all or nothing.
         ``tags`` replace the document's tags; None keeps those of the version it replaces.
-        ``sentences``: per chunk, its sentence spans and their vectors."""
+        ``sentences``: per chunk, its sentence spans and their vectors. ``writer`` names who
+        writes (an ingestion job): if the process dies mid-write, ``discard_pending(writer)``
+        removes the vectors and the PDF it left."""
         cleaned = None if tags is None else normalise_tags(tags)
         collection = self.ensure_collection(collection)
         existing = self.find_document(collection, file_name)
         doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
         version = self._version(doc_id) + 1 if existing else 1
         ids = [f"{doc_id}-v{version}-{i}" for i in range(len(drafts))]
+        pending = self._begin_write(writer, collection, ids, self._pdf_path(doc_id, version))
         pdf_path = self._save_pdf(doc_id, version, pdf_bytes)
         self.index.add(collection, ids, vectors)
         try:
@@ -208,10 +213,12 @@ class KnowledgeStore:
                 pipeline,
                 cleaned,
                 sentences,
+                pending,
             )
         except Exception:
             self.index.delete(collection, ids)
             pdf_path.unlink(missing_ok=True)
+            self._end_write(pending)
             raise
         self.index.delete(collection, old_ids)
         if existing and existing.pdf_path != str(pdf_path):
@@ -223,9 +230,12 @@ class KnowledgeStore:
             row = session.get(DocumentRow, doc_id)
             return row.version if row else 0
 
+    def _pdf_path(self, doc_id: str, version: int) -> Path:
+        return self.files_dir / f"{doc_id}-v{version}.pdf"
+
     def _save_pdf(self, doc_id: str, version: int, data: bytes) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self.files_dir / f"{doc_id}-v{version}.pdf"
+        path = self._pdf_path(doc_id, version)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -245,8 +255,10 @@ class KnowledgeStore:
         pipeline: str = "",
         tags: Sequence[str] | None = None,
         sentences: Sequence[SentenceVectors] | None = None,
+        pending: str = "",
     ) -> list[str]:
         with Session(self.engine) as session, session.begin():
+            session.execute(delete(PendingWriteRow).where(PendingWriteRow.id == pending))
             old_ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
             session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
             values = dict(
@@ -292,6 +304,50 @@ class KnowledgeStore:
             )
             self._bump(session, collection)
         return old_ids
+
+    # Writes in flight ----------------------------------------------------------------------
+
+    def _begin_write(self, writer: str, collection: str, ids: Sequence[str], pdf: Path) -> str:
+        key = uuid.uuid4().hex
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                PendingWriteRow(
+                    id=key,
+                    writer=writer,
+                    collection=collection,
+                    chunk_ids=json.dumps(list(ids)),
+                    pdf_path=str(pdf),
+                    started_at=utc_now(),
+                )
+            )
+        return key
+
+    def _end_write(self, key: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(PendingWriteRow).where(PendingWriteRow.id == key))
+
+    def pending_writers(self) -> list[str]:
+        """Who has a document write in flight (or left one behind)."""
+        with Session(self.engine) as session:
+            return sorted(set(session.scalars(select(PendingWriteRow.writer))))
+
+    def discard_pending(self, writer: str) -> int:
+        """Remove what ``writer``'s uncommitted writes left (vectors, PDF files); only call it
+        when that writer is known to be dead or done. Returns how many writes were undone."""
+        with Session(self.engine) as session:
+            rows = list(
+                session.scalars(select(PendingWriteRow).where(PendingWriteRow.writer == writer))
+            )
+            referenced = set(session.scalars(select(DocumentRow.pdf_path)))
+        for row in rows:
+            ids = json.loads(row.chunk_ids)
+            with Session(self.engine) as session:  # ids a commit made live stay (none should)
+                live = set(session.scalars(select(ChunkRow.id).where(ChunkRow.id.in_(ids))))
+            self.index.delete(row.collection, [i for i in ids if i not in live])
+            if row.pdf_path not in referenced:
+                Path(row.pdf_path).unlink(missing_ok=True)
+            self._end_write(row.id)
+        return len(rows)
 
     def _bump(self, session: Session, collection: str) -> None:
         session.execute(

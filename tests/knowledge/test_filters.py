@@ -415,6 +415,8 @@ def test_the_tags_column_is_added_to_an_existing_database(settings: Settings, em
     with sqlite3.connect(settings.database_path) as db:  # the schema of an earlier release
         db.execute("ALTER TABLE documents DROP COLUMN tags")
         db.execute("DROP TABLE alembic_version")  # made before the schema had migrations
+        db.execute("DROP TABLE ingest_jobs")  # and before ingestion jobs
+        db.execute("DROP TABLE pending_writes")
     with sqlite3.connect(settings.database_path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
     assert "tags" not in columns and "doc_id" in columns

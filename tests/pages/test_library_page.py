@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from knowledge.core.settings import load_settings
+from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
-from tests.pages.conftest import Configure, ingest_handbook, open_page
+from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page
 from tests.pages.support import FILE_NAME, HANDBOOK, TITLE, handbook_pdf
 from tests.pdfs import make_pdf
 
@@ -40,7 +43,14 @@ def stored(data_dir: Path) -> Desk:
     return Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
 
 
-def upload(at: AppTest, files: list[tuple[str, bytes]], collection: str, tags: str = "") -> AppTest:
+def upload(
+    at: AppTest,
+    files: list[tuple[str, bytes]],
+    collection: str,
+    tags: str = "",
+    *,
+    wait: bool = True,
+) -> AppTest:
     picker = at.selectbox(key="collection_choice")
     if collection in picker.options:
         picker.select(collection)
@@ -50,6 +60,18 @@ def upload(at: AppTest, files: list[tuple[str, bytes]], collection: str, tags: s
     at.text_input(key="upload_tags").input(tags)
     at.file_uploader(key="files").set_value([(name, data, PDF) for name, data in files])
     at.form_submit_button[0].click().run()
+    assert not at.exception
+    return finish_jobs(at) if wait else at
+
+
+def finish_jobs(at: AppTest, timeout_s: float = 120) -> AppTest:
+    """Wait for the background ingestion jobs of the data dir, then rerun the page."""
+    desk = stored(Path(os.environ["KDESK_DATA_DIR"]))
+    deadline = time.monotonic() + timeout_s
+    while desk.jobs.recent(active_only=True):
+        assert time.monotonic() < deadline, "ingestion jobs did not end"
+        time.sleep(0.05)
+    at.run()
     assert not at.exception
     return at
 
@@ -69,14 +91,17 @@ def test_empty_knowledge_base(knowledge):
 def test_upload_into_a_new_collection_reports_each_file_and_lists_the_document(
     knowledge, data_dir: Path
 ):
-    at = upload(knowledge(), [(FILE_NAME, handbook_pdf()), ("notes.pdf", b"just some notes")], "HR")
+    files = [(FILE_NAME, handbook_pdf()), ("notes.pdf", b"just some notes")]
+    at = upload(knowledge(), files, "HR", wait=False)
+    assert [s.value for s in at.success] == ["Queued 2 file(s) for HR."], "returns at once"
+    at = finish_jobs(at)
 
-    assert [w.value for w in at.warning] == ["Done: 1 indexed, 1 failed"]
-    report = table(at, 0)
-    assert report["file"] == [FILE_NAME, "notes.pdf"]
-    assert report["status"] == ["added", "failed"]
-    assert report["pages"] == [3, 0] and report["chunks"] == [3, 0]
-    assert report["note"][0] == "" and "not a PDF" in report["note"][1]
+    assert [w.value for w in at.warning] == ["1 indexed, 1 failed (latest 2 uploads)"]
+    report = table(at, 0)  # newest first
+    assert report["file"] == ["notes.pdf", FILE_NAME]
+    assert report["status"] == ["failed", "added"]
+    assert report["pages"] == [0, 3] and report["chunks"] == [0, 3]
+    assert report["note"][1] == "" and "not a PDF" in report["note"][0]
 
     documents = table(at, 1)
     assert documents["collection"] == ["HR"] and documents["file"] == [FILE_NAME]
@@ -90,24 +115,23 @@ def test_upload_into_a_new_collection_reports_each_file_and_lists_the_document(
 
     # the same file again, into the now existing collection: nothing changes
     upload(at, [(FILE_NAME, handbook_pdf())], "HR")
-    assert [s.value for s in at.success] == ["Done: 1 indexed, 0 failed"]
-    assert table(at, 0)["status"] == ["unchanged"]
+    assert table(at, 0)["status"] == ["unchanged", "failed", "added"]
     assert len(stored(data_dir).store.documents()) == 1
 
 
 def test_upload_needs_a_collection_name_and_a_file(knowledge, data_dir: Path):
     at = knowledge()
-    upload(at, [(FILE_NAME, handbook_pdf())], "  ")
+    upload(at, [(FILE_NAME, handbook_pdf())], "  ", wait=False)
     assert [e.value for e in at.error] == ["Give the new collection a name."]
 
-    upload(at, [], "HR")
+    upload(at, [], "HR", wait=False)
     assert [e.value for e in at.error] == ["Choose at least one PDF file."]
     assert stored(data_dir).store.documents() == []
 
 
 def test_only_failed_files_is_an_error(knowledge):
     at = upload(knowledge(), [("scan.pdf", b"")], "HR")
-    assert [e.value for e in at.error] == ["Done: 0 indexed, 1 failed"]
+    assert [w.value for w in at.warning] == ["0 indexed, 1 failed (latest 1 uploads)"]
     assert table(at, 0)["status"] == ["failed"]
     assert [i.value for i in at.info] == ["No documents yet."]
 
@@ -152,24 +176,41 @@ def test_tags_given_at_upload_are_shown_and_kept_when_the_file_is_replaced(
     knowledge, data_dir: Path
 ):
     at = upload(knowledge(), [(FILE_NAME, handbook_pdf())], "HR", tags=" Policy, HR ,policy,")
-    assert [s.value for s in at.success] == ["Done: 1 indexed, 0 failed"]
+    assert [s.value for s in at.success] == ["1 indexed, 0 failed (latest 1 uploads)"]
     assert table(at, 0)["tags"] == ["policy, hr"], "the report"
     assert table(at, 1)["tags"] == ["policy, hr"], "the documents table"
     [doc] = stored(data_dir).store.documents()
     assert doc.tags == ("policy", "hr")
 
     upload(at, [(FILE_NAME, make_pdf(HANDBOOK[:2], title=TITLE))], "HR")  # no tags typed
-    assert table(at, 0)["status"] == ["replaced"]
+    assert table(at, 0)["status"][0] == "replaced"
     assert table(at, 1)["tags"] == ["policy, hr"]
     upload(at, [(FILE_NAME, handbook_pdf())], "HR", tags="handbook")
-    assert table(at, 0)["status"] == ["replaced"] and table(at, 1)["tags"] == ["handbook"]
+    assert table(at, 0)["status"][0] == "replaced" and table(at, 1)["tags"] == ["handbook"]
     [doc] = stored(data_dir).store.documents()
     assert doc.tags == ("handbook",) and doc.pages == 3
 
 
 def test_a_bad_tag_stops_the_upload_with_a_clear_message(knowledge, data_dir: Path):
-    at = upload(knowledge(), [(FILE_NAME, handbook_pdf())], "HR", tags="policy, " + "x" * 41)
-    [status] = at.status
-    assert status.state == "error" and "limited to 40 characters" in status.label
+    at = upload(
+        knowledge(), [(FILE_NAME, handbook_pdf())], "HR", tags="policy, " + "x" * 41, wait=False
+    )
+    [error] = at.error
+    assert "limited to 40 characters" in error.value
     assert stored(data_dir).store.documents() == []
     assert [i.value for i in at.info] == ["No documents yet."]
+
+
+def test_uploads_in_progress_are_shown_to_their_owner_in_every_new_session(
+    knowledge, data_dir: Path
+):
+    at = knowledge()
+    desk = stored(data_dir)
+    waiting = desk.jobs.create(Upload(FILE_NAME, handbook_pdf()), "HR", TESTER)  # no runner has it
+    desk.jobs.create(Upload("other.pdf", handbook_pdf()), "HR", "somebody else")
+
+    for session in (at.run(), open_page("pages/library.py").run()):  # a reload, a new sign-in
+        [bar] = session.get("progress")
+        assert bar.proto.text == f"HR / {FILE_NAME}: waiting for a worker"
+        assert bar.proto.value == 0
+    assert desk.jobs.get(waiting.job_id).state == "queued"
