@@ -94,11 +94,11 @@ def test_upload_ask_and_open_the_cited_page(
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(pdf)
     page.locator('[data-testid="stFileChip"]', has_text=FILE_NAME).wait_for()
     page.get_by_role("button", name="Upload and index").click()
-    page.get_by_text("Done: 1 indexed, 0 failed").wait_for(timeout=120_000)
+    page.get_by_text("1 indexed, 0 failed (latest 1 uploads)").wait_for(timeout=120_000)
     # st.dataframe draws on a canvas; its accessible table (inside the canvas) has the text
     tables = page.locator('[data-testid="stDataFrame"] table')
     report, documents = tables.nth(0), tables.nth(1)
-    expect(report).to_contain_text(f"{FILE_NAME}added3")
+    expect(report).to_contain_text(f"{FILE_NAME}{COLLECTION}added3")
     expect(documents).to_contain_text(f"{COLLECTION}{FILE_NAME}{TITLE}33")
     page.screenshot(path=screenshots / "1-knowledge.png", full_page=True)
 
