@@ -35,7 +35,7 @@ from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
-from knowledge.search.vectors import ChromaIndex, VectorIndex
+from knowledge.search.vectors import VectorIndex, open_vector_index
 from knowledge.usage.events import Rating, UsageLog
 from knowledge.usage.recording import MeteredModel, recorded_stream
 
@@ -60,7 +60,7 @@ class Desk:
         self.engine = make_engine(settings.database_url or sqlite_url(settings.database_path))
         upgrade(self.engine)  # the schema at the newest migration before anything uses it
         self.store = KnowledgeStore(
-            self.engine, index or ChromaIndex(settings.chroma_dir), settings.files_dir
+            self.engine, index or open_vector_index(settings), settings.files_dir
         )
         self.contracts = ContractBook(self.engine)
         self.usage = UsageLog(
