@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -163,8 +164,18 @@ class Desk:
 
     def start_background(self) -> None:
         """What a long-running process (the app) starts: the job runner (without Redis it
-        resumes the jobs an earlier run left unfinished)."""
+        resumes the jobs an earlier run left unfinished), and a warm-up thread that loads the
+        embedding model and the search indexes now rather than in the first question."""
         self.runner  # noqa: B018
+        threading.Thread(target=self._warm_up, name="kdesk-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            self.embedder.embed_query("warm up")
+            for collection in self.store.collection_names():
+                self.retriever.keywords.prepare(collection)
+        except Exception:  # noqa: BLE001 - the first question will try again, and say why
+            logging.getLogger("kdesk.desk").warning("warm-up failed", exc_info=True)
 
     def close(self) -> None:
         """Stop the background work this desk started (the job thread finishes its job)."""
