@@ -95,8 +95,10 @@ def _oidc_session(desk: Desk, session: SignedIn | None) -> SignedIn:
     mapping = parse_claim_mapping(desk.settings.oidc_role_mapping)
     try:
         account = desk.accounts.sign_in_oidc(identity, mapping, desk.settings.oidc_roles_claim)
-    except KdeskError as exc:
+    except KdeskError as exc:  # refused (and audited): the identity session is ended on request
+        st.title("📚 Knowledge Desk")
         st.error(str(exc))
+        st.button("Sign in with another account", icon="🔑", on_click=st.logout)
         st.stop()
     session = SignedIn(account.name, "oidc")
     st.session_state[SESSION_KEY] = session

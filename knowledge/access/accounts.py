@@ -22,7 +22,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.access.audit import AuditLog
-from knowledge.access.oidc import ClaimMapping, _verified_email, oidc_user_name, roles_from_claims
+from knowledge.access.oidc import (
+    ClaimMapping,
+    _verified_email,
+    oidc_user_name,
+    roles_from_claims,
+    unverified_email,
+)
 from knowledge.access.rolebook import RoleBook
 from knowledge.core.db import Base, UTCDateTime, utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
@@ -281,7 +287,25 @@ class AccountBook:
         self, claims: Mapping[str, object], mapping: ClaimMapping, roles_claim: str
     ) -> Account:
         """The account of an identity the OIDC provider vouched for; its claim-mapped roles
-        replace the ones of its previous sign-in (roles an admin assigned stay)."""
+        replace the ones of its previous sign-in (roles an admin assigned stay). An e-mail the
+        provider marks as not verified (``email_verified: false``) is refused, and audited."""
+        unverified = unverified_email(claims)
+        if unverified is not None:
+            subject = str(claims.get("sub") or "")[:200]
+            self.audit.record(
+                unverified,
+                "sign_in_failed",
+                unverified,
+                outcome="denied",
+                channel="oidc",
+                method="oidc",
+                reason="email_unverified",
+                sub=subject,
+            )
+            raise SignInError(
+                "Your identity provider has not verified your e-mail address, so you cannot "
+                "sign in with it. Verify it at your provider, then sign in again."
+            )
         name = oidc_user_name(claims)
         if not name:
             raise SignInError("The identity provider sent neither an e-mail nor a subject.")

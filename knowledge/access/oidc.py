@@ -81,6 +81,15 @@ def _verified_email(claims: Mapping[str, object]) -> str | None:
     return email.strip().lower()
 
 
+def unverified_email(claims: Mapping[str, object]) -> str | None:
+    """The e-mail the provider sent with ``email_verified: false`` (such a sign-in is refused:
+    anyone may type any address into an account at many providers)."""
+    email = claims.get("email")
+    if claims.get("email_verified") is not False or not isinstance(email, str):
+        return None
+    return email.strip().lower()[:200]
+
+
 def oidc_user_name(claims: Mapping[str, object]) -> str:
     """The verified e-mail, else the subject (lower-case); empty when there is neither."""
     email = _verified_email(claims)

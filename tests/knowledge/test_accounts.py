@@ -242,3 +242,18 @@ def test_oidc_cannot_take_over_a_local_account(book: AccountBook):
     book.add("jo@example.com", ["employee"], "admin", password=PASSWORD)
     with pytest.raises(SignInError, match="local account"):
         book.sign_in_oidc({"email": "jo@example.com"}, MAPPING, "groups")
+
+
+def test_oidc_refuses_an_unverified_email_and_audits_it(book: AccountBook):
+    claims = {"sub": "m-1", "email": "CEO@example.com", "email_verified": False}
+    with pytest.raises(SignInError, match="not verified your e-mail"):
+        book.sign_in_oidc({**claims, "groups": ["kdesk-admins"]}, MAPPING, "groups")
+    assert book.account("ceo@example.com") is None and book.account("m-1") is None
+    [failed] = book.audit.events(AuditQuery(actions=("sign_in_failed",)))
+    assert (failed.actor, failed.outcome) == ("ceo@example.com", "denied")
+    assert failed.detail["reason"] == "email_unverified" and failed.detail["sub"] == "m-1"
+    assert "sign_in" not in actions(book)
+    # a provider that does not send email_verified at all is trusted with the address
+    assert book.sign_in_oidc({"email": "jo@example.com"}, MAPPING, "groups").name == (
+        "jo@example.com"
+    )
