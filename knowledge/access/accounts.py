@@ -25,6 +25,7 @@ from knowledge.access.audit import AuditLog
 from knowledge.access.oidc import (
     ClaimMapping,
     _verified_email,
+    meant_for,
     oidc_user_name,
     roles_from_claims,
     unverified_email,
@@ -284,24 +285,21 @@ class AccountBook:
         self.audit.record(account.name, "password_changed", account.name, channel=channel)
 
     def sign_in_oidc(
-        self, claims: Mapping[str, object], mapping: ClaimMapping, roles_claim: str
+        self,
+        claims: Mapping[str, object],
+        mapping: ClaimMapping,
+        roles_claim: str,
+        client_id: str = "",
     ) -> Account:
         """The account of an identity the OIDC provider vouched for; its claim-mapped roles
-        replace the ones of its previous sign-in (roles an admin assigned stay). An e-mail the
-        provider marks as not verified (``email_verified: false``) is refused, and audited."""
-        unverified = unverified_email(claims)
-        if unverified is not None:
-            subject = str(claims.get("sub") or "")[:200]
-            self.audit.record(
-                unverified,
-                "sign_in_failed",
-                unverified,
-                outcome="denied",
-                channel="oidc",
-                method="oidc",
-                reason="email_unverified",
-                sub=subject,
-            )
+        replace the ones of its previous sign-in (roles an admin assigned stay). Refused, and
+        audited: an ID token whose audience does not name ``client_id`` (when given), an e-mail
+        the provider marks as not verified (``email_verified: false``)."""
+        if not meant_for(claims, client_id):
+            self._refuse_oidc(claims, "audience")
+            raise SignInError("The identity provider's sign-in was meant for another application.")
+        if unverified_email(claims) is not None:
+            self._refuse_oidc(claims, "email_unverified")
             raise SignInError(
                 "Your identity provider has not verified your e-mail address, so you cannot "
                 "sign in with it. Verify it at your provider, then sign in again."
@@ -329,6 +327,21 @@ class AccountBook:
         return account
 
     # Internals -------------------------------------------------------------------------------
+
+    def _refuse_oidc(self, claims: Mapping[str, object], reason: str) -> None:
+        """Audit a refused OIDC identity under the name it claims (its e-mail, else subject)."""
+        claimed = unverified_email(claims) or oidc_user_name(claims) or "oidc"
+        subject = str(claims.get("sub") or "")[:200]
+        self.audit.record(
+            claimed,
+            "sign_in_failed",
+            claimed,
+            outcome="denied",
+            channel="oidc",
+            method="oidc",
+            reason=reason,
+            sub=subject,
+        )
 
     def _dummy_hash(self) -> str:
         """A hash to verify against for unknown names: the same work as for a real one."""

@@ -249,6 +249,17 @@ def test_oidc_unverified_email_is_refused_with_a_message_and_audited(oidc: Path)
     assert at.user == {"is_logged_in": False}, "st.logout() ended the refused identity"
 
 
+def test_oidc_token_for_another_client_is_refused(oidc: Path):
+    at = open_page("app.py", user=None)
+    at.secrets["auth"] = {"client_id": "knowledge-desk"}
+    at.user = {"is_logged_in": True, "email": "otis@example.com", "aud": "another-client"}
+    at.run()
+    assert not at.exception and not at.chat_input
+    assert "meant for another application" in at.error[0].value
+    [failed] = audit(oidc, actions=("sign_in_failed",))
+    assert failed.detail["reason"] == "audience"
+
+
 def test_oidc_sign_out_logs_out_of_the_provider(oidc: Path):
     at = open_page("app.py", user=None)
     at.user = {"is_logged_in": True, "email": "jo@example.com"}
