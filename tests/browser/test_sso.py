@@ -179,9 +179,12 @@ def test_an_employee_does_not_get_the_admin_page(tab, sso_app: RunningApp):
     assert "Chat" in shown and "Account" in shown
     assert "Admin" not in shown and "Roles" not in shown
     assert_no_automatic_pages(tab)
-    tab.goto(f"{sso_app.url}/admin")  # typed in: not a page of hers
-    signed_in_as(tab, "eve@example.com")
-    assert tab.get_by_role("heading", name="Admin").count() == 0
+    for typed in ("admin", "roles", "shared", "auth"):  # not pages of hers, or no pages at all
+        tab.goto(f"{sso_app.url}/{typed}")
+        signed_in_as(tab, "eve@example.com")
+        tab.get_by_role("heading", name="Ask the knowledge base").wait_for()  # her first page
+        assert tab.url == f"{sso_app.url}/", typed
+        assert tab.get_by_role("heading", name="Admin").count() == 0
 
 
 def test_an_unverified_email_is_refused(tab, sso_app: RunningApp):
