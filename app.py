@@ -18,8 +18,15 @@ except KdeskError as exc:
     st.error(f"Knowledge Desk cannot start. {exc}")
     st.stop()
 me = auth.gate(desk)  # the sign-in form (and nothing else) until someone signs in
-navigation = st.navigation(auth.allowed_pages(me))
+# Drawn here with page links, not by st.navigation: with a pages/ folder Streamlit lists every
+# module in it until the script reaches st.navigation (on the sign-in screen, all the time).
+# .streamlit/config.toml turns that list off (client.showSidebarNavigation), which hides any
+# sidebar navigation, so this one is "hidden" and the links below are the menu.
+pages = auth.allowed_pages(me)
+navigation = st.navigation(pages, position="hidden")
 with st.sidebar:
+    for page in pages:
+        st.page_link(page)
     st.caption(f"Signed in as **{me.user}** · {', '.join(me.access.role_names) or 'no roles'}")
     st.button("Sign out", icon="🚪", key="sign_out", on_click=auth.sign_out, args=(desk,))
 navigation.run()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
 from knowledge.access.oidc import parse_claim_mapping
 from knowledge.core.errors import KdeskError
@@ -94,13 +95,28 @@ def _oidc_session(desk: Desk, session: SignedIn | None) -> SignedIn:
         return session
     mapping = parse_claim_mapping(desk.settings.oidc_role_mapping)
     try:
-        account = desk.accounts.sign_in_oidc(identity, mapping, desk.settings.oidc_roles_claim)
-    except KdeskError as exc:
+        account = desk.accounts.sign_in_oidc(
+            identity, mapping, desk.settings.oidc_roles_claim, _client_id(desk)
+        )
+    except KdeskError as exc:  # refused (and audited): the identity session is ended on request
+        st.title("📚 Knowledge Desk")
         st.error(str(exc))
+        st.button("Sign in with another account", icon="🔑", on_click=st.logout)
         st.stop()
     session = SignedIn(account.name, "oidc")
     st.session_state[SESSION_KEY] = session
     return session
+
+
+def _client_id(desk: Desk) -> str:
+    """The client_id of the OIDC provider's section in secrets.toml ("" when unreadable)."""
+    try:
+        section: Any = st.secrets["auth"]
+        if desk.settings.oidc_provider:
+            section = section[desk.settings.oidc_provider]
+        return str(section.get("client_id") or "")
+    except (KeyError, FileNotFoundError, StreamlitSecretNotFoundError):
+        return ""
 
 
 def sign_out(desk: Desk, *, audited: bool = True) -> None:

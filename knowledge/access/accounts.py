@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.access.audit import AuditLog
-from knowledge.access.oidc import ClaimMapping, _verified_email, oidc_user_name, roles_from_claims
+from knowledge.access.oidc import (
+    ClaimMapping,
+    _verified_email,
+    meant_for,
+    oidc_user_name,
+    roles_from_claims,
+    unverified_email,
+)
 from knowledge.access.rolebook import RoleBook
 from knowledge.core.db import Base, UTCDateTime, utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
@@ -278,10 +285,25 @@ class AccountBook:
         self.audit.record(account.name, "password_changed", account.name, channel=channel)
 
     def sign_in_oidc(
-        self, claims: Mapping[str, object], mapping: ClaimMapping, roles_claim: str
+        self,
+        claims: Mapping[str, object],
+        mapping: ClaimMapping,
+        roles_claim: str,
+        client_id: str = "",
     ) -> Account:
         """The account of an identity the OIDC provider vouched for; its claim-mapped roles
-        replace the ones of its previous sign-in (roles an admin assigned stay)."""
+        replace the ones of its previous sign-in (roles an admin assigned stay). Refused, and
+        audited: an ID token whose audience does not name ``client_id`` (when given), an e-mail
+        the provider marks as not verified (``email_verified: false``)."""
+        if not meant_for(claims, client_id):
+            self._refuse_oidc(claims, "audience")
+            raise SignInError("The identity provider's sign-in was meant for another application.")
+        if unverified_email(claims) is not None:
+            self._refuse_oidc(claims, "email_unverified")
+            raise SignInError(
+                "Your identity provider has not verified your e-mail address, so you cannot "
+                "sign in with it. Verify it at your provider, then sign in again."
+            )
         name = oidc_user_name(claims)
         if not name:
             raise SignInError("The identity provider sent neither an e-mail nor a subject.")
@@ -305,6 +327,21 @@ class AccountBook:
         return account
 
     # Internals -------------------------------------------------------------------------------
+
+    def _refuse_oidc(self, claims: Mapping[str, object], reason: str) -> None:
+        """Audit a refused OIDC identity under the name it claims (its e-mail, else subject)."""
+        claimed = unverified_email(claims) or oidc_user_name(claims) or "oidc"
+        subject = str(claims.get("sub") or "")[:200]
+        self.audit.record(
+            claimed,
+            "sign_in_failed",
+            claimed,
+            outcome="denied",
+            channel="oidc",
+            method="oidc",
+            reason=reason,
+            sub=subject,
+        )
 
     def _dummy_hash(self) -> str:
         """A hash to verify against for unknown names: the same work as for a real one."""

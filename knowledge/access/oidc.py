@@ -81,6 +81,28 @@ def _verified_email(claims: Mapping[str, object]) -> str | None:
     return email.strip().lower()
 
 
+def unverified_email(claims: Mapping[str, object]) -> str | None:
+    """The e-mail the provider sent with ``email_verified: false`` (such a sign-in is refused:
+    anyone may type any address into an account at many providers)."""
+    email = claims.get("email")
+    if claims.get("email_verified") is not False or not isinstance(email, str):
+        return None
+    return email.strip().lower()[:200]
+
+
+def meant_for(claims: Mapping[str, object], client_id: str) -> bool:
+    """Whether the ID token's audience (``aud``: a string or a list) names ``client_id``, as
+    OIDC Core 3.1.3.7 requires. Streamlit's sign-in (Authlib) checks the audience only through
+    ``azp``, so a token for another client that names this one as its ``azp`` would pass there.
+    An identity without ``aud`` (never one of Streamlit's: Authlib requires it) or an unknown
+    client id is not judged here."""
+    audience = claims.get("aud")
+    if audience is None or not client_id:
+        return True
+    values = [audience] if isinstance(audience, str) else _claim_values(audience)
+    return client_id in values
+
+
 def oidc_user_name(claims: Mapping[str, object]) -> str:
     """The verified e-mail, else the subject (lower-case); empty when there is neither."""
     email = _verified_email(claims)

@@ -16,8 +16,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +64,9 @@ class RunningApp:
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-5000:]
 
+    def full_output(self) -> str:
+        return self.log.read_text(errors="replace")
+
 
 def _wait_healthy(app: RunningApp) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -89,18 +94,28 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=15)
 
 
-@pytest.fixture
-def app(tmp_path: Path, ollama: FakeOllama) -> Iterator[RunningApp]:
-    port = free_port()
-    env = {
+@contextmanager
+def running_app(
+    folder: Path,
+    ollama: FakeOllama,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    port: int | None = None,
+) -> Iterator[RunningApp]:
+    """`streamlit run app.py` from the repository root (so .streamlit/config.toml applies),
+    its data in ``folder``, on ``port`` (else a free one); stopped (its process group) at the
+    end."""
+    port = port or free_port()
+    full_env = {
         **os.environ,
-        "KDESK_DATA_DIR": str(tmp_path / "data"),
+        "KDESK_DATA_DIR": str(folder / "data"),
         "KDESK_MODEL_BACKEND": "ollama",
         "KDESK_OLLAMA_HOST": ollama.url,
         "KDESK_OLLAMA_MODEL": MODEL,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
+        **(env or {}),
     }
     command = [
         *(sys.executable, "-m", "streamlit", "run", "app.py"),
@@ -109,11 +124,17 @@ def app(tmp_path: Path, ollama: FakeOllama) -> Iterator[RunningApp]:
         *("--server.address", "127.0.0.1"),
         *("--browser.gatherUsageStats", "false"),
         *("--server.fileWatcherType", "none"),
+        *args,
     ]
-    log = tmp_path / "streamlit.log"
+    log = folder / "streamlit.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     running = RunningApp(f"http://127.0.0.1:{port}", process, log)
     try:
@@ -125,18 +146,73 @@ def app(tmp_path: Path, ollama: FakeOllama) -> Iterator[RunningApp]:
 
 
 @pytest.fixture
-def page(chromium: Path, app: RunningApp):
+def app(tmp_path: Path, ollama: FakeOllama) -> Iterator[RunningApp]:
+    with running_app(tmp_path, ollama) as running:
+        yield running
+
+
+# Every nav entry the page ever showed, from its first paint on (a MutationObserver installed
+# before the app's own scripts run): Streamlit's automatic pages/ list flashes up otherwise.
+RECORD_NAV = """
+window.__kdeskNavSeen = new Set();
+const record = () => document
+  .querySelectorAll(
+    '[data-testid="stSidebarNav"] a, [data-testid="stSidebarNavLink"], [data-testid="stTopNav"] a,'
+    + ' [data-testid="stPageLink-NavLink"]'
+  )
+  .forEach((a) => window.__kdeskNavSeen.add(a.textContent.trim()));
+new MutationObserver(record).observe(
+  document, {subtree: true, childList: true, characterData: true}
+);
+"""
+# the automatic entries of the pages/ folder's modules that are no pages of their own
+NOT_PAGES = {"app", "auth", "shared", "charts", "answers", "sign in", "sign_in"}
+
+
+def nav_seen(tab) -> set[str]:
+    """The texts of every navigation entry shown so far in this tab."""
+    return set(tab.evaluate("Array.from(window.__kdeskNavSeen || [])"))
+
+
+NAV_LINKS = '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'
+
+
+def nav_links(tab) -> Any:
+    """The app's navigation: the page links app.py draws in the sidebar."""
+    return tab.locator(NAV_LINKS)
+
+
+def nav_now(tab) -> list[str]:
+    """The navigation's entries as shown now (their titles, without the icons)."""
+    return [t.split(maxsplit=1)[-1] for t in nav_links(tab).all_inner_texts()]
+
+
+def assert_no_automatic_pages(tab) -> None:
+    seen = {name.casefold() for name in nav_seen(tab)}
+    assert not seen & NOT_PAGES, f"Streamlit's automatic pages/ list showed: {sorted(seen)}"
+
+
+@contextmanager
+def browser_tab(chromium: Path) -> Iterator[Any]:
+    """A fresh browser (own cookies) with one tab that records its navigation entries."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_init_script(RECORD_NAV)
             tab = context.new_page()
             tab.set_default_timeout(60_000)
             yield tab
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(chromium: Path, app: RunningApp) -> Iterator[Any]:
+    with browser_tab(chromium) as tab:
+        yield tab
 
 
 @pytest.fixture

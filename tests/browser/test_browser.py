@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import RunningApp
+from tests.browser.conftest import RunningApp, assert_no_automatic_pages, nav_links, nav_now
 from tests.fake_ollama import FakeOllama
 from tests.pages.support import (
     FILE_NAME,
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.browser
 COLLECTION = "Handbooks"
 CITATION = f"[1] {TITLE} — page {HOTEL_PAGE}"
 NEW_PASSWORD = "a long password of my own"
+ADMIN_PAGES = ["Chat", "Knowledge", "Contracts", "Analytics", "Roles", "Admin", "Account"]
 
 
 def one_time_password(app: RunningApp) -> str:
@@ -54,7 +55,7 @@ def sign_in_as_the_first_admin(page, app: RunningApp) -> None:
 
 
 def nav(page, name: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
+    nav_links(page).filter(has_text=name).click()
 
 
 def watch_answer(page, timeout_s: float = 120) -> list[str]:
@@ -82,9 +83,16 @@ def test_upload_ask_and_open_the_cited_page(
     pdf.write_bytes(handbook_pdf())
 
     page.goto(app.url)
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert_no_automatic_pages(page)  # the first screen: the form, no list of pages/
+    assert nav_now(page) == []
     sign_in_as_the_first_admin(page, app)
     page.get_by_role("heading", name="Ask the knowledge base").wait_for()
     page.get_by_text("The knowledge base is empty").wait_for()
+    expect(nav_links(page)).to_have_count(len(ADMIN_PAGES))
+    assert nav_now(page) == ADMIN_PAGES, "app.py's navigation: the admin's pages"
+    assert_no_automatic_pages(page)
+    assert page.get_by_role("button", name="Deploy").count() == 0, "toolbar in viewer mode"
 
     # Knowledge: a new collection, one PDF, the report
     nav(page, "Knowledge")

@@ -13,6 +13,7 @@ from knowledge.access.accounts import AccountBook, SignInError, UserRow, one_tim
 from knowledge.access.audit import AuditLog, AuditQuery
 from knowledge.access.oidc import (
     ClaimMapping,
+    meant_for,
     oidc_user_name,
     parse_claim_mapping,
     roles_from_claims,
@@ -242,3 +243,36 @@ def test_oidc_cannot_take_over_a_local_account(book: AccountBook):
     book.add("jo@example.com", ["employee"], "admin", password=PASSWORD)
     with pytest.raises(SignInError, match="local account"):
         book.sign_in_oidc({"email": "jo@example.com"}, MAPPING, "groups")
+
+
+def test_oidc_refuses_an_unverified_email_and_audits_it(book: AccountBook):
+    claims = {"sub": "m-1", "email": "CEO@example.com", "email_verified": False}
+    with pytest.raises(SignInError, match="not verified your e-mail"):
+        book.sign_in_oidc({**claims, "groups": ["kdesk-admins"]}, MAPPING, "groups")
+    assert book.account("ceo@example.com") is None and book.account("m-1") is None
+    [failed] = book.audit.events(AuditQuery(actions=("sign_in_failed",)))
+    assert (failed.actor, failed.outcome) == ("ceo@example.com", "denied")
+    assert failed.detail["reason"] == "email_unverified" and failed.detail["sub"] == "m-1"
+    assert "sign_in" not in actions(book)
+    # a provider that does not send email_verified at all is trusted with the address
+    assert book.sign_in_oidc({"email": "jo@example.com"}, MAPPING, "groups").name == (
+        "jo@example.com"
+    )
+
+
+def test_the_id_token_must_name_this_client_in_its_audience():
+    assert meant_for({"aud": "kdesk"}, "kdesk") and meant_for({"aud": ["x", "kdesk"]}, "kdesk")
+    assert not meant_for({"aud": "another-client", "azp": "kdesk"}, "kdesk")
+    assert not meant_for({"aud": ["another-client"]}, "kdesk")
+    assert meant_for({"email": "jo@example.com"}, "kdesk"), "no token claims: nothing to judge"
+
+
+def test_oidc_refuses_a_token_for_another_client_and_audits_it(book: AccountBook):
+    claims = {"sub": "o-1", "email": "otis@example.com", "aud": "other", "azp": "kdesk"}
+    with pytest.raises(SignInError, match="meant for another application"):
+        book.sign_in_oidc(claims, MAPPING, "groups", client_id="kdesk")
+    assert book.account("otis@example.com") is None
+    [failed] = book.audit.events(AuditQuery(actions=("sign_in_failed",)))
+    assert failed.actor == "otis@example.com" and failed.detail["reason"] == "audience"
+    ours = {**claims, "aud": ["kdesk"]}
+    assert book.sign_in_oidc(ours, MAPPING, "groups", client_id="kdesk").name == "otis@example.com"

@@ -228,6 +228,38 @@ def test_oidc_identity_without_mapped_roles_has_no_pages(oidc: Path):
     assert "no roles yet" in at.warning[0].value
 
 
+def test_oidc_unverified_email_is_refused_with_a_message_and_audited(oidc: Path):
+    at = open_page("app.py", user=None)
+    at.user = {
+        "is_logged_in": True,
+        "sub": "m-1",
+        "email": "lea@example.com",
+        "email_verified": False,
+        "groups": ["kdesk-legal"],
+    }
+    at.run()
+    assert not at.exception and not at.chat_input and not at.sidebar.caption
+    assert "not verified your e-mail" in at.error[0].value
+    assert SESSION_KEY not in at.session_state
+    assert [b.label for b in at.button] == ["Sign in with another account"]
+    [failed] = audit(oidc, actions=("sign_in_failed",))
+    assert failed.detail["reason"] == "email_unverified" and failed.actor == "lea@example.com"
+    assert not audit(oidc, actions=("sign_in",))
+    at.button[0].click().run()
+    assert at.user == {"is_logged_in": False}, "st.logout() ended the refused identity"
+
+
+def test_oidc_token_for_another_client_is_refused(oidc: Path):
+    at = open_page("app.py", user=None)
+    at.secrets["auth"] = {"client_id": "knowledge-desk"}
+    at.user = {"is_logged_in": True, "email": "otis@example.com", "aud": "another-client"}
+    at.run()
+    assert not at.exception and not at.chat_input
+    assert "meant for another application" in at.error[0].value
+    [failed] = audit(oidc, actions=("sign_in_failed",))
+    assert failed.detail["reason"] == "audience"
+
+
 def test_oidc_sign_out_logs_out_of_the_provider(oidc: Path):
     at = open_page("app.py", user=None)
     at.user = {"is_logged_in": True, "email": "jo@example.com"}
