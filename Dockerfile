@@ -72,7 +72,8 @@ S(str(p()), device='cpu', local_files_only=True).encode(['ok'])" \
     && python -c "import xllamacpp; from knowledge.assistant.embedded import default_gguf_path as g; \
 assert g().is_file(), g()"
 
-VOLUME ["/data"]
+# No VOLUME here (it would add an anonymous volume to every container of this image, Chroma's
+# and the worker's too): mount one at /data, as docker-compose.yml does (`-v kdesk-data:/data`).
 # 8501: Streamlit; 9108: Prometheus /metrics when KDESK_METRICS_PORT=9108; 8000: `chroma run`
 EXPOSE 8501 9108 8000
 
