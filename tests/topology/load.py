@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -78,6 +79,7 @@ class LoadReport:
     upload_seconds: list[float]
     per_account: dict[str, dict[str, int]]
     problems: list[str]
+    load_average_1m: float  # of the machine at the end (2 cores here: above 2 it queued)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -272,6 +274,7 @@ def run_load(
         upload_seconds=[round(s, 1) for s in spent],
         per_account=per_account,
         problems=[p for o in outcomes.values() for p in o.problems],
+        load_average_1m=round(os.getloadavg()[0], 2),
     )
 
 
