@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from knowledge.cli import common
 from knowledge.cli.access import add_access_commands
+from knowledge.cli.backup import add_backup_commands
 from knowledge.cli.contracts import add_clause_commands
 from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_commands(sub)
     add_db_commands(sub)
+    add_backup_commands(sub)
     add_clause_commands(sub)
     add_access_commands(sub, common.day)
     return parser
