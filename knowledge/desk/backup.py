@@ -378,7 +378,11 @@ def _write_pdfs(source: Path, files_dir: Path, written: list[Path]) -> None:
 def _add_vectors(index: VectorIndex, manifest: dict[str, Any], unpacked: Path) -> None:
     for collection, info in manifest["vectors"].items():
         ids = json.loads((unpacked / f"{info['member']}.ids.json").read_text())
-        data = np.fromfile(unpacked / f"{info['member']}.f32", dtype="<f4")
-        matrix = data.reshape(len(ids), int(info["dimension"])).astype(np.float32)
+        if not ids:
+            continue
+        shape = (len(ids), int(info["dimension"]))
+        matrix = np.memmap(unpacked / f"{info['member']}.f32", dtype="<f4", mode="r", shape=shape)
         for start in range(0, len(ids), BATCH):
-            index.add(collection, ids[start : start + BATCH], matrix[start : start + BATCH])
+            batch = np.asarray(matrix[start : start + BATCH], dtype=np.float32)
+            index.add(collection, ids[start : start + BATCH], batch)
+        del matrix  # the file is removed with the unpacked archive

@@ -3,6 +3,7 @@ behaviours, the same HNSW configuration; on the server several clients share the
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -101,6 +102,34 @@ def test_two_clients_of_the_server_see_each_other(chroma_url: str):
     assert [i for i, _ in second.query("HR", unit(1, 0, 0, 0), 3)] == ["c"]
     second.add("HR", ["d"], np.eye(1, 4, k=1, dtype=np.float32))
     assert set(first.get_vectors("HR", ["c", "d"])) == {"c", "d"}
+
+
+def test_another_process_sees_the_writes(chroma_url: str):
+    import subprocess
+    import sys
+
+    mine = ChromaIndex.server(chroma_url)
+    mine.add("HR", ["a", "b"], np.eye(2, 4, dtype=np.float32))
+    script = (
+        "import sys, numpy as np\n"
+        "from knowledge.search.vectors import ChromaIndex\n"
+        "index = ChromaIndex.server(sys.argv[1])\n"
+        "print(index.count('HR'), index.query('HR', np.eye(1, 4, k=1)[0], 1)[0][0])\n"
+        "index.add('HR', ['c'], np.eye(1, 4, k=2, dtype=np.float32))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script, chroma_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "b"]
+    assert mine.count("HR") == 3 and [i for i, _ in mine.query("HR", unit(0, 0, 1, 0), 1)] == ["c"]
 
 
 @pytest.mark.parametrize(
