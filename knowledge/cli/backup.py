@@ -40,7 +40,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     desk = common.open_desk()
     archive = Path(args.file)
-    manifest = backup(desk.settings, desk.engine, desk.store.index, archive)
+    manifest = backup(desk.engine, desk.store.index, archive)
     _print(_summary(manifest, archive), "backed up into", args.json)
     return 0
 

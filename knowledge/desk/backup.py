@@ -74,7 +74,7 @@ def revisions() -> list[str]:
 # Backup -------------------------------------------------------------------------------------
 
 
-def backup(settings: Settings, engine: Engine, index: VectorIndex, archive: Path) -> dict[str, Any]:
+def backup(engine: Engine, index: VectorIndex, archive: Path) -> dict[str, Any]:
     """Write the archive of the desk; returns its manifest (without the member checksums)."""
     archive = Path(archive)
     if not archive.parent.is_dir():
@@ -90,8 +90,9 @@ def backup(settings: Settings, engine: Engine, index: VectorIndex, archive: Path
             write_archive(archive, manifest, members)
             return manifest
     raise BackupError(
-        f"The desk kept changing during the backup ({reason}; {ATTEMPTS} attempts): try again "
-        "when fewer documents are being replaced or deleted."
+        f"No backup written: {ATTEMPTS} times the desk changed under it ({reason}). Either "
+        "documents kept being replaced or deleted (try again later), or the desk itself lacks "
+        "them (ingest that document again)."
     )
 
 

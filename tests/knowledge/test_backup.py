@@ -72,7 +72,7 @@ def run_restore(settings: Settings, archive: Path) -> dict[str, Any]:
 
 
 def run_backup(desk: Desk, archive: Path) -> dict[str, Any]:
-    return backup(desk.settings, desk.engine, desk.store.index, archive)
+    return backup(desk.engine, desk.store.index, archive)
 
 
 def answers(desk: Desk) -> list[list[tuple[str, float]]]:
@@ -349,7 +349,9 @@ def test_a_document_replaced_during_the_backup_makes_it_start_again(
     assert calls["n"] > 1 and manifest["tables"]["documents"] == 3
 
     monkeypatch.setattr(index, "get_vectors", lambda c, ids: {})
-    with pytest.raises(BackupError, match="kept changing.*vectors of collection"):
+    with pytest.raises(
+        BackupError, match="3 times the desk changed under it.*vectors of collection"
+    ):
         run_backup(source, tmp_path / "never.tar")
     assert not (tmp_path / "never.tar").exists()
 
@@ -403,3 +405,13 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch, capsys, embedd
     monkeypatch.setenv("KDESK_DATA_DIR", str(tmp_path / "third"))
     assert run("restore", str(tmp_path / "broken.tar")) == (2, "")
     assert errors[-1].startswith("error: broken.tar is truncated")
+
+
+def test_a_desk_missing_a_pdf_is_not_backed_up_silently(source: Desk, tmp_path: Path):
+    [leave] = source.store.documents(["HR"])
+    Path(leave.pdf_path).unlink()
+    with pytest.raises(BackupError, match="the PDF of leave.pdf is gone.*ingest that document"):
+        run_backup(source, tmp_path / "desk.tar")
+    assert not (tmp_path / "desk.tar").exists() and list(tmp_path.glob(".kdesk-backup-*")) == []
+    with pytest.raises(BackupError, match="No folder"):
+        run_backup(source, tmp_path / "nowhere" / "desk.tar")
