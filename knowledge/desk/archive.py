@@ -147,7 +147,7 @@ def unpack_archive(archive: Path, into: Path, known_revision: Callable[[str], bo
     missing = sorted(set(expected) - seen)
     if missing:
         raise BackupError(
-            f"{name} is incomplete: {len(missing)} members missing ({missing[0]}, ...)."
+            f"{name} is incomplete (truncated?): {len(missing)} members missing ({missing[0]}, ...)"
         )
     return manifest
 

@@ -4,15 +4,18 @@ restores into a PostgreSQL + Chroma-server desk and back).
 
 What is kept: the rows of every table of ``knowledge.desk.schema.target_metadata`` with the
 Alembic revision, the original PDFs of the documents, and the vector of every chunk (read from
-the vector index). The persisted search indexes (``settings.indexes_dir``) are derived data: not
-kept, rebuilt on first use.
+the vector index). Not kept: the persisted search indexes (``settings.indexes_dir``: derived
+data, rebuilt on first use), the document writes in flight (``pending_writes``) and the staged
+files of ingestion jobs (``settings.incoming_dir``): a job still queued or running is kept as
+failed, "not finished when the backup was made".
 
 A backup of a running desk reads the database in one read transaction, so the rows are one
 consistent snapshot; the PDFs and vectors of the documents in that snapshot are read after it.
 An upload that commits after the snapshot is not in the backup (its PDF and vectors are not
-read either). A document replaced or deleted between the snapshot and the reading of its PDF
-or vectors (they are removed once the change commits) makes the backup start again with a new
-snapshot, up to three times; then it fails saying the desk kept changing.
+read either); one queued or being ingested at the snapshot is in it as a failed job, to be
+uploaded again after a restore. A document replaced or deleted between the snapshot and the
+reading of its PDF or vectors (they are removed once the change commits) makes the backup start
+again with a new snapshot, up to three times; then it fails saying the desk kept changing.
 
 A restore goes into an empty desk only (no documents, collections, accounts, edited roles or
 other rows; the shipped role templates a new desk seeds are replaced): else it names what is
@@ -57,6 +60,19 @@ from knowledge.search.vectors import VectorIndex
 ATTEMPTS = 3
 BATCH = 1000
 SEEDED_BY = "system"  # the updated_by of the role templates a new desk writes
+# Document writes in flight: the source desk's own (it undoes the ones that never commit);
+# restored, they would point at the source's files and vectors.
+NOT_KEPT = ("pending_writes",)
+UNFINISHED = "not finished when the backup was made: upload the file again"
+
+
+def _kept(table: str, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A row as the backup keeps it: an ingestion job still queued or running is kept as
+    failed (its staged upload is not in the backup, and no worker will run it)."""
+    if table == "ingest_jobs" and row.get("state") in ("queued", "running"):
+        ended = {"state": "failed", "error": UNFINISHED, "finished_at": now}
+        return row | ended | {"worker": None, "heartbeat_at": None}
+    return row
 
 
 class _Changed(Exception):
@@ -129,7 +145,10 @@ def _snapshot(
                 f"The database is at schema revision {revision or 'none'}, not this version's "
                 f"{revisions()[-1]}: run `kdesk db upgrade` first."
             )
+        now = datetime.now(UTC)
         for table in target_metadata().sorted_tables:
+            if table.name in NOT_KEPT:
+                continue
             name = f"tables/{table.name}.jsonl"
             members[name] = tmp / name
             counts[table.name] = 0
@@ -137,7 +156,8 @@ def _snapshot(
             rows = connection.execution_options(yield_per=BATCH).execute(query).mappings()
             with members[name].open("w", encoding="utf-8") as out:
                 for row in rows:
-                    out.write(json.dumps({k: encode_value(v) for k, v in row.items()}) + "\n")
+                    kept = _kept(table.name, dict(row), now)
+                    out.write(json.dumps({k: encode_value(v) for k, v in kept.items()}) + "\n")
                     counts[table.name] += 1
                     if table.name == "documents":
                         pdfs.append((row["file_name"], row["pdf_path"]))
@@ -148,7 +168,7 @@ def _snapshot(
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(UTC).isoformat(),
+        "created_at": now.isoformat(),
         "alembic_revision": revision,
         "database": engine.dialect.name,
         "tables": counts,

@@ -186,6 +186,8 @@ def release_backup(archive: Path, out: Path, tmp: Path) -> Path:
                 for row in lines
             )
         )
+    for table in ("ingest_jobs",):  # revision 3's
+        del manifest["tables"][table], members[f"tables/{table}.jsonl"]
     write_archive(out, manifest | {"alembic_revision": "1"}, members)
     return out
 
@@ -404,7 +406,7 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch, capsys, embedd
     (tmp_path / "broken.tar").write_bytes(archive.read_bytes()[:5000])
     monkeypatch.setenv("KDESK_DATA_DIR", str(tmp_path / "third"))
     assert run("restore", str(tmp_path / "broken.tar")) == (2, "")
-    assert errors[-1].startswith("error: broken.tar is truncated")
+    assert errors[-1].startswith("error: broken.tar is ") and "truncated" in errors[-1]
 
 
 def test_a_desk_missing_a_pdf_is_not_backed_up_silently(source: Desk, tmp_path: Path):
@@ -415,3 +417,25 @@ def test_a_desk_missing_a_pdf_is_not_backed_up_silently(source: Desk, tmp_path: 
     assert not (tmp_path / "desk.tar").exists() and list(tmp_path.glob(".kdesk-backup-*")) == []
     with pytest.raises(BackupError, match="No folder"):
         run_backup(source, tmp_path / "nowhere" / "desk.tar")
+
+
+def test_unfinished_jobs_are_kept_as_failed_and_writes_in_flight_not_at_all(
+    source: Desk, tmp_path: Path, embedder, model
+):
+    from knowledge.desk.backup import UNFINISHED
+
+    queued = source.jobs.create(Upload("late.pdf", make_pdf(["Arrives late."])), "HR", "olga")
+    source.store._begin_write(
+        "a-dead-worker", "HR", ["x-v1-0"], source.settings.files_dir / "x.pdf"
+    )
+    manifest = run_backup(source, tmp_path / "desk.tar")
+    assert "pending_writes" not in manifest["tables"] and manifest["tables"]["ingest_jobs"] >= 1
+    assert source.jobs.get(queued.job_id).state == "queued"  # the source is left as it is
+
+    settings = target_settings(tmp_path / "restored")
+    run_restore(settings, tmp_path / "desk.tar")
+    restored = Desk(settings, embedder=embedder, model=model)
+    job = restored.jobs.get(queued.job_id)
+    assert job.state == "failed" and job.error == UNFINISHED and job.finished_at is not None
+    assert restored.store.pending_writers() == [] and restored.jobs.resumable() == []
+    assert not settings.incoming_dir.exists()
