@@ -178,3 +178,31 @@ def test_the_last_attempt_failing_fails_the_job(desk: Desk, monkeypatch: pytest.
     assert ended.state == "failed" and ended.error and "disk" in ended.error
     assert desk.store.documents() == [] and desk.store.pending_writers() == []
     assert not desk.jobs.staged(job.job_id).exists()
+
+
+def test_kdesk_ingest_no_wait_then_kdesk_jobs(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    import json
+
+    from knowledge.cli import common
+    from knowledge.cli.main import main
+
+    monkeypatch.setattr(common, "open_desk", lambda: desk)
+    (tmp_path / "travel.pdf").write_bytes(policy_pdf())
+    assert (
+        main(["ingest", str(tmp_path / "travel.pdf"), "--collection", "HR", "--no-wait", "--json"])
+        == 0
+    )
+    [queued] = json.loads(capsys.readouterr().out)["jobs"]
+    assert queued["state"] == "queued" and queued["owner"].startswith("cli:")
+    wait_until_ended(desk, queued["job_id"])
+
+    assert main(["jobs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    [job] = listed["jobs"]
+    assert job["job_id"] == queued["job_id"] and job["state"] == "done"
+    assert job["summary"] == "added" and job["report"]["chunks"] >= 1
+    assert listed["counts"]["done"] == 1
+    assert main(["jobs", "--active"]) == 0
+    assert capsys.readouterr().out.strip() == "No ingestion jobs."
