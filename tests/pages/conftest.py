@@ -4,6 +4,7 @@ over a tmp data dir, answering through a fake Ollama server on 127.0.0.1."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -103,3 +104,15 @@ def handbook_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("handbook") / "data"
     ingest_handbook(data_dir)
     return data_dir
+
+
+def finish_jobs(at: AppTest, timeout_s: float = 120) -> AppTest:
+    """Wait for the background ingestion jobs of the data dir, then rerun the page."""
+    desk = Desk(load_settings(data_dir=Path(os.environ["KDESK_DATA_DIR"]), model_backend="ollama"))
+    deadline = time.monotonic() + timeout_s
+    while desk.jobs.recent(active_only=True):
+        assert time.monotonic() < deadline, "ingestion jobs did not end"
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception
+    return at

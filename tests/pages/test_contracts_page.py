@@ -13,7 +13,7 @@ from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
 from tests.contract_samples import GOVERNING_LAW_PAGE, contract_pdf
 from tests.fake_ollama import FakeOllama
-from tests.pages.conftest import TESTER, Configure, open_page
+from tests.pages.conftest import TESTER, Configure, finish_jobs, open_page
 
 ACME = "acme-supply.pdf"
 GLOBEX = "globex-supply.pdf"
@@ -134,5 +134,6 @@ def test_knowledge_page_checkbox_marks_uploads_as_contracts(
     at.file_uploader(key="files").set_value([(ACME, contract_pdf(), "application/pdf")])
     at.form_submit_button[0].click().run()
     assert not at.exception
+    finish_jobs(at)
     [contract] = stored(data_dir).contracts.contracts()
     assert (contract.collection, contract.detected_by) == ("Legal", "upload")

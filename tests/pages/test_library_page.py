@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from knowledge.core.settings import load_settings
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
 from tests.fake_ollama import FakeOllama
-from tests.pages.conftest import TESTER, Configure, ingest_handbook, open_page
+from tests.pages.conftest import TESTER, Configure, finish_jobs, ingest_handbook, open_page
 from tests.pages.support import FILE_NAME, HANDBOOK, TITLE, handbook_pdf
 from tests.pdfs import make_pdf
 
@@ -62,18 +60,6 @@ def upload(
     at.form_submit_button[0].click().run()
     assert not at.exception
     return finish_jobs(at) if wait else at
-
-
-def finish_jobs(at: AppTest, timeout_s: float = 120) -> AppTest:
-    """Wait for the background ingestion jobs of the data dir, then rerun the page."""
-    desk = stored(Path(os.environ["KDESK_DATA_DIR"]))
-    deadline = time.monotonic() + timeout_s
-    while desk.jobs.recent(active_only=True):
-        assert time.monotonic() < deadline, "ingestion jobs did not end"
-        time.sleep(0.05)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def table(at: AppTest, index: int) -> dict[str, list]:
