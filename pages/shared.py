@@ -22,6 +22,7 @@ def get_desk() -> Desk:
     configure_json_logging(desk.settings.log_level)
     # once per process: a rebuilt desk (or a rerun) finds the server already running
     start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
+    desk.start_background()  # search indexes kept fresh: changes elsewhere load in the background
     announce_first_admin(desk)
     return desk
 

@@ -114,8 +114,17 @@ class Desk:
                         focus=s.focus,
                         title_weight=s.title_weight,
                         sentences=s.sentence_stage,
+                        indexes_dir=s.indexes_dir,
                     )
         return self._retriever
+
+    def start_background(self) -> None:
+        """For a long-running app process: keep the search indexes fresh in the background
+        (changes made by workers and other replicas), so no request waits for a rebuild."""
+        self.retriever.keywords.start_refresh(self.settings.index_refresh_s)
+
+    def stop_background(self) -> None:
+        self.retriever.keywords.stop_refresh()
 
     @property
     def judge(self) -> EvidenceJudge:

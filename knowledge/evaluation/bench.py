@@ -20,10 +20,10 @@ from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
-from knowledge.search.indexes import embedding_text
 from knowledge.search.ranking import focus_query
 from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
+from knowledge.search.texts import embedding_text
 
 TOPICS = (
     "annual leave",
