@@ -16,13 +16,13 @@ from knowledge.desk.root import Desk
 from pages import auth
 
 
-@st.cache_resource(show_spinner="Loading the knowledge base…")
+@st.cache_resource(show_spinner="Loading the knowledge base…", on_release=Desk.stop_background)
 def get_desk() -> Desk:
     desk = Desk(load_settings())
     configure_json_logging(desk.settings.log_level)
     # once per process: a rebuilt desk (or a rerun) finds the server already running
     start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
-    desk.start_background()  # search indexes kept fresh: changes elsewhere load in the background
+    desk.start_background()  # search indexes refreshed in the background, never in a request
     announce_first_admin(desk)
     return desk
 

@@ -82,6 +82,7 @@ class Desk:
         self._model = model
         self._models: dict[str, ChatModel] = {}
         self._retriever: Retriever | None = None
+        self._background = False  # start_background(): the retriever refreshes its indexes
         self._judge: EvidenceJudge | None = None
         self._lock = threading.RLock()
 
@@ -116,15 +117,21 @@ class Desk:
                         sentences=s.sentence_stage,
                         indexes_dir=s.indexes_dir,
                     )
+                    if self._background:
+                        self._retriever.keywords.start_refresh(s.index_refresh_s)
         return self._retriever
 
     def start_background(self) -> None:
-        """For a long-running app process: keep the search indexes fresh in the background
-        (changes made by workers and other replicas), so no request waits for a rebuild."""
-        self.retriever.keywords.start_refresh(self.settings.index_refresh_s)
+        """For a long-running app process: once search is in use, keep its indexes fresh in
+        the background (changes by workers and other replicas): no request waits for a rebuild."""
+        self._background = True
+        if self._retriever is not None:
+            self._retriever.keywords.start_refresh(self.settings.index_refresh_s)
 
     def stop_background(self) -> None:
-        self.retriever.keywords.stop_refresh()
+        self._background = False
+        if self._retriever is not None:
+            self._retriever.keywords.stop_refresh()
 
     @property
     def judge(self) -> EvidenceJudge:

@@ -18,6 +18,7 @@ from knowledge.core.text import sentence_spans
 from knowledge.core.types import Usage
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
+from knowledge.evaluation.index_bench import bench_freshness
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
 from knowledge.search.ranking import focus_query
@@ -191,13 +192,14 @@ def bench_queries(
             settings.model_copy(update={"data_dir": Path(tmp)}), embedder=embedder, index=None
         )
 
-        def retriever(**stages: bool) -> Retriever:
+        def retriever(hybrid: bool = True, focus: bool = True) -> Retriever:
             return Retriever(
                 desk.store,
                 embedder,
                 candidates=settings.candidates,
                 title_weight=settings.title_weight,
-                **stages,
+                hybrid=hybrid,
+                focus=focus,
             )
 
         filled = 0
@@ -222,6 +224,16 @@ def bench_queries(
                 # EXACT_SEARCH_MAX chunks), and what the HNSW graph alone would
                 "recall_at_10": _recall(_vector_stage(default), matrix, embedder, plain),
                 "hnsw_recall_at_10": _recall(_hnsw(desk.store), matrix, embedder, plain),
+                # a replica's cold start and an upload in another process (index_bench.py)
+                "index_freshness": bench_freshness(
+                    desk.store,
+                    embedder,
+                    Path(tmp) / "indexes",
+                    "scale",
+                    title_weight=settings.title_weight,
+                    candidates=settings.candidates,
+                    refresh_s=settings.index_refresh_s,
+                ),
             }
     return results
 
@@ -320,7 +332,10 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         first_token = bench_first_token(desk) if not quick else {"skipped": "quick run"}
         usage = bench_usage(desk.embedder.embed_documents, 5_000 if quick else 100_000)
     return {
-        "machine": {"cores": os.cpu_count()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
         "ingest": ingest,
         "query": queries,
         "first_token": first_token,

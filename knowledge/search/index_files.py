@@ -15,6 +15,7 @@ processes refreshing in the background wait for its folder instead of building t
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -78,13 +79,11 @@ def revisions(folder: Path) -> list[int]:
 
 
 def _save_bm25(bm25: Any, tokenizer: Any, folder: Path) -> None:
-    # bm25s indexed from token ids keys its vocabulary by int, which its JSON writer refuses
-    vocab = bm25.vocab_dict
-    bm25.vocab_dict = {str(k): v for k, v in vocab.items()}
-    try:
-        bm25.save(str(folder), show_progress=False)
-    finally:
-        bm25.vocab_dict = vocab
+    # bm25s indexed from token ids keys its vocabulary by int, which its JSON writer refuses:
+    # a shallow copy (the same score arrays) with string keys, the model itself untouched
+    writable = copy.copy(bm25)
+    writable.vocab_dict = {str(k): v for k, v in bm25.vocab_dict.items()}
+    writable.save(str(folder), show_progress=False)
     tokenizer.save_vocab(str(folder))
 
 
