@@ -38,7 +38,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             bar.update(1)
 
     tags = args.tag  # None without --tag: a replaced document keeps its tags
-    reports = desk.ingest_paths(files, args.collection, progress, tags=tags)
+    # the search indexes built and saved here, where the change happens: app processes load
+    # them instead of each building its own
+    reports = desk.ingest_paths(files, args.collection, progress, tags=tags, prepare_search=True)
     bar.close()
     if args.json:
         common.print_json({"reports": [asdict(r) for r in reports]})

@@ -284,6 +284,7 @@ class Desk:
         progress: ProgressCallback | None = None,
         *,
         tags: Sequence[str] | None = None,
+        prepare_search: bool = False,
     ) -> list[IngestReport]:
         uploads: list[Upload | IngestReport] = []
         target = collection or self.settings.default_collection
@@ -293,7 +294,7 @@ class Desk:
             except OSError as exc:
                 reason = f"cannot read {path}: {exc.strerror or exc}"
                 uploads.append(IngestReport(path.name, target, "failed", reason=reason))
-        return self.ingest(uploads, target, progress, tags=tags)
+        return self.ingest(uploads, target, progress, tags=tags, prepare_search=prepare_search)
 
     def ingest(
         self,
