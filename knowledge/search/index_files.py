@@ -195,11 +195,13 @@ def load(root: Path, collection: str, revision: int, title_weight: int) -> Colle
     )
 
 
-def prune(root: Path, collection: str, keep: int = KEEP_REVISIONS) -> None:
-    """Keep the newest ``keep`` revisions (a process may be loading the one before the newest);
-    delete older ones and temporary folders left by crashed writers."""
+def prune(root: Path, collection: str, current: int, keep: int = KEEP_REVISIONS) -> None:
+    """Keep the newest ``keep`` revisions up to ``current`` (the collection's revision now; a
+    process may be loading the one before the newest); delete older ones, newer ones (of a
+    collection of the same name deleted before) and temporary folders of crashed writers."""
     folder = collection_folder(root, collection)
-    for revision in revisions(folder)[keep:]:
+    saved = revisions(folder)
+    for revision in [r for r in saved if r > current] + [r for r in saved if r <= current][keep:]:
         _discard(folder / f"rev-{revision}")
     now = time.time()
     with contextlib.suppress(FileNotFoundError):

@@ -59,7 +59,7 @@ class MemoryIndexes:
 
     def prepare(self, collection: str) -> None:
         """Make the collection's indexes current now: loaded if saved, else built and saved."""
-        self._current(collection, self._store.revision(collection))
+        self._current(collection)
 
     @contextlib.contextmanager
     def changing(self, collection: str) -> Iterator[None]:
@@ -79,23 +79,22 @@ class MemoryIndexes:
         if held is not None and self.serve_stale:
             self._refresh_later(collection)
             return held
-        return self._current(collection, revision, stale_ok=self.serve_stale)
+        return self._current(collection, stale_ok=self.serve_stale)
 
     def _lock_for(self, collection: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(collection, threading.Lock())
 
-    def _current(
-        self, collection: str, revision: int, *, stale_ok: bool = False
-    ) -> CollectionIndex | None:
-        """The index of ``revision`` (or a newer one held): loaded from disk where saved, else
+    def _current(self, collection: str, *, stale_ok: bool = False) -> CollectionIndex | None:
+        """The index of the collection's current revision: loaded from disk where saved, else
         built from the store and saved. ``stale_ok`` (a cold process refreshing in the
         background): an older saved revision is served while the new one is made."""
         with self._lock_for(collection):
+            revision = self._store.revision(collection)  # read under the lock: the newest
             held = self._indexes.get(collection)
-            if held is not None and held.revision >= revision:
+            if held is not None and held.revision == revision:
                 return held
-            if self._ready.get(collection, -2) >= revision and held is None:
+            if held is None and self._ready.get(collection) == revision:
                 return None  # empty at this revision
             started = time.perf_counter()
             saved = self._saved(collection)
@@ -148,7 +147,7 @@ class MemoryIndexes:
             return
         try:
             index_files.save(self.directory, collection, index, self._title_weight)
-            index_files.prune(self.directory, collection)
+            index_files.prune(self.directory, collection, self._store.revision(collection))
         except OSError:  # a full or read-only disk: this process still has the index
             log.exception("search index of %s not saved", collection)
 
@@ -231,7 +230,7 @@ class MemoryIndexes:
                     break
                 if self._stop.wait(WAIT_STEP_S):
                     return
-            self._current(collection, self._store.revision(collection), stale_ok=True)
+            self._current(collection, stale_ok=True)
         except Exception:  # noqa: BLE001 - a failed refresh leaves the held index serving
             log.exception("search index of %s not refreshed", collection)
         finally:

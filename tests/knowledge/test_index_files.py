@@ -263,3 +263,13 @@ def test_a_marker_of_a_dead_process_does_not_hold_replicas_back(hr: Desk):
     with index_files.building(hr.settings.indexes_dir, "HR"):
         assert index_files.someone_building(hr.settings.indexes_dir, "HR")
     assert not index_files.someone_building(hr.settings.indexes_dir, "HR")
+
+
+def test_revisions_above_the_collections_own_are_pruned(hr: Desk):
+    """A collection deleted and made again under the same name counts from 0 again: the
+    folders of the old one (higher numbers) must not outrank it."""
+    folder = _folder(hr)
+    current = hr.store.revision("HR")
+    shutil.copytree(folder / f"rev-{current}", folder / f"rev-{current + 50}")
+    hr.ingest([upload("vpn.pdf", VPN, "Remote Access")], "HR", prepare_search=True)
+    assert index_files.revisions(folder) == [current + 1, current]
