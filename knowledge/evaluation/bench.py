@@ -128,16 +128,22 @@ def bench_ingest(desk: Desk, uploads: Sequence[Upload]) -> dict[str, object]:
 
 
 def _fill_store(
-    store: KnowledgeStore, base_vectors: np.ndarray, base_texts: Sequence[str], total: int
+    store: KnowledgeStore,
+    base_vectors: np.ndarray,
+    base_texts: Sequence[str],
+    total: int,
+    filled: int = 0,
 ) -> np.ndarray:
-    """`total` chunks whose vectors are noisy copies of real ones (so neighbourhoods look real)."""
+    """`total` more chunks (after the ``filled`` already stored) whose vectors are noisy copies
+    of real ones (so neighbourhoods look real)."""
     from ingest.chunking import ChunkDraft
 
-    rng = np.random.default_rng(11)
     per_doc = 200
+    # new documents (not replacing the first ones: file names go on from those stored)
+    rng = np.random.default_rng(11 + filled)
     all_vectors = []
     words = " ".join(base_texts).split()
-    for d in range(total // per_doc):
+    for d in range(filled // per_doc, (filled + total) // per_doc):
         picks = rng.integers(0, len(base_vectors), per_doc)
         noise = rng.normal(
             0, 0.35 / np.sqrt(base_vectors.shape[1]), (per_doc, base_vectors.shape[1])
@@ -205,7 +211,9 @@ def bench_queries(
         filled = 0
         vectors_parts = []
         for size in sizes:
-            vectors_parts.append(_fill_store(desk.store, base_vectors, base_texts, size - filled))
+            vectors_parts.append(
+                _fill_store(desk.store, base_vectors, base_texts, size - filled, filled)
+            )
             filled = size
             matrix = np.concatenate(vectors_parts)
             default = retriever()
