@@ -16,14 +16,16 @@ from knowledge.desk.root import Desk
 from pages import auth
 
 
-@st.cache_resource(show_spinner="Loading the knowledge base…")
+@st.cache_resource(show_spinner="Loading the knowledge base…", on_release=Desk.close)
 def get_desk() -> Desk:
     desk = Desk(load_settings())
     configure_json_logging(desk.settings.log_level)
     # once per process: a rebuilt desk (or a rerun) finds the server already running
     start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
     announce_first_admin(desk)
-    desk.start_background()  # without Redis, this process runs the ingestion jobs
+    # the ingestion jobs (without Redis), indexes refreshed in the background (never in a
+    # request) and the model and indexes loaded now rather than in the first question
+    desk.start_background()
     return desk
 
 

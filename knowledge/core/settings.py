@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(30.0, ge=1)
     # how often each app process looks for collections changed elsewhere (a worker, a replica)
     index_refresh_s: float = Field(2.0, gt=0, le=300)
+    # the app loads the embedding model and the search indexes when it starts, not in the
+    # first question (off: on first use)
+    warm_up: bool = True
 
     # Usage analytics and monitoring
     database_url: str = ""  # empty: the SQLite file in data_dir; else a SQLAlchemy URL (PostgreSQL)

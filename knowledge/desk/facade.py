@@ -247,9 +247,11 @@ class UserDesk:
         if not self.access.may_upload(info.collection):
             self._audit("permission_denied", f"delete:{doc_id}", outcome="denied")
             raise PermissionDeniedError("You may not delete documents in this collection.")
-        self.desk.store.delete_document(doc_id)
-        self._audit("document_deleted", f"{info.collection}/{info.file_name}", doc_id=doc_id)
-        self.desk.retriever.keywords.prepare(info.collection)  # rebuilt now, not at next question
+        keywords = self.desk.retriever.keywords
+        with keywords.changing(info.collection):  # other processes wait for the saved indexes
+            self.desk.store.delete_document(doc_id)
+            self._audit("document_deleted", f"{info.collection}/{info.file_name}", doc_id=doc_id)
+            keywords.prepare(info.collection)  # rebuilt now, not at the next question
         return info
 
     # Contracts -------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from knowledge.core.text import sentence_spans
 from knowledge.core.types import IngestReport
 from knowledge.search.embeddings import Embedder
 from knowledge.search.filters import normalise_tags
-from knowledge.search.indexes import embedding_text
 from knowledge.search.schema import SentenceVectors
+from knowledge.search.texts import embedding_text
 
 if TYPE_CHECKING:  # the desk builds the pipeline; the pipeline only uses its components
     from knowledge.desk.root import Desk
@@ -119,8 +119,9 @@ class IngestionPipeline:
         ``writer`` names who writes (an ingestion job's id), so that what a dead process left
         half written can be found and removed (``KnowledgeStore.discard_pending``).
 
-        ``prepare_search``: rebuild the collection's in-memory search indexes before returning,
-        so the uploader waits for them (with progress) rather than the next person who asks.
+        ``prepare_search``: make the collection's search indexes before returning (and save
+        them for the other processes, which wait for them meanwhile), so the uploader waits
+        for them (with progress) rather than the next person who asks.
 
         ``tags`` (or an upload's own) are set on each document, also on an unchanged one; with
         none given, a replaced document keeps its tags. Bad tags stop before anything is read.
@@ -136,6 +137,29 @@ class IngestionPipeline:
         target = self.desk.store.ensure_collection(
             collection or self.desk.settings.default_collection
         )
+        if not prepare_search:
+            return self._ingest_all(uploads, target, progress, contracts, wanted_tags, writer)
+        with self.desk.retriever.keywords.changing(target):
+            reports = self._ingest_all(uploads, target, progress, contracts, wanted_tags, writer)
+            if any(r.status in ("added", "replaced") for r in reports):
+                if progress:
+                    progress(
+                        IngestProgress(
+                            len(uploads) - 1, len(uploads), target, "preparing search", 1.0
+                        )
+                    )
+                self.desk.retriever.keywords.prepare(target)
+        return reports
+
+    def _ingest_all(
+        self,
+        uploads: Sequence[Upload | IngestReport],
+        target: str,
+        progress: ProgressCallback | None,
+        contracts: bool,
+        wanted_tags: list[tuple[str, ...] | None],
+        writer: str = "",
+    ) -> list[IngestReport]:
         reports: list[IngestReport] = []
         for i, item in enumerate(uploads):
             if isinstance(item, IngestReport):
@@ -155,12 +179,6 @@ class IngestionPipeline:
             ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i], writer)
             reports.append(observed_ingest(ingested))
             report("done", 1.0)
-        if prepare_search and any(r.status in ("added", "replaced") for r in reports):
-            if progress:
-                progress(
-                    IngestProgress(len(uploads) - 1, len(uploads), target, "preparing search", 1.0)
-                )
-            self.desk.retriever.keywords.prepare(target)
         return reports
 
     def _ingest_one(

@@ -88,6 +88,7 @@ class Desk:
         self._model = model
         self._models: dict[str, ChatModel] = {}
         self._retriever: Retriever | None = None
+        self._background = False  # start_background(): the retriever refreshes its indexes
         self._judge: EvidenceJudge | None = None
         self._lock = threading.RLock()
 
@@ -120,8 +121,29 @@ class Desk:
                         focus=s.focus,
                         title_weight=s.title_weight,
                         sentences=s.sentence_stage,
+                        indexes_dir=s.indexes_dir,
                     )
+                    if self._background:
+                        self._retriever.keywords.start_refresh(s.index_refresh_s)
         return self._retriever
+
+    def start_background(self) -> None:
+        """For a long-running app process: the job runner (without Redis it resumes the jobs
+        an earlier run left unfinished); once search is in use, its indexes kept fresh in the
+        background (changes by workers and other replicas: no request waits for a rebuild);
+        and with ``KDESK_WARM_UP`` the embedding model and indexes loaded now, in a thread,
+        rather than in the first question."""
+        self._background = True
+        self.runner  # noqa: B018
+        if self._retriever is not None:
+            self._retriever.keywords.start_refresh(self.settings.index_refresh_s)
+        if self.settings.warm_up:
+            threading.Thread(target=self._warm_up, name="kdesk-warm-up", daemon=True).start()
+
+    def stop_background(self) -> None:
+        self._background = False
+        if self._retriever is not None:
+            self._retriever.keywords.stop_refresh()
 
     @property
     def judge(self) -> EvidenceJudge:
@@ -162,13 +184,6 @@ class Desk:
                     self._runner = build_runner(self)
         return self._runner
 
-    def start_background(self) -> None:
-        """What a long-running process (the app) starts: the job runner (without Redis it
-        resumes the jobs an earlier run left unfinished), and a warm-up thread that loads the
-        embedding model and the search indexes now rather than in the first question."""
-        self.runner  # noqa: B018
-        threading.Thread(target=self._warm_up, name="kdesk-warm-up", daemon=True).start()
-
     def _warm_up(self) -> None:
         try:
             self.embedder.embed_query("warm up")
@@ -179,6 +194,7 @@ class Desk:
 
     def close(self) -> None:
         """Stop the background work this desk started (the job thread finishes its job)."""
+        self.stop_background()
         if self._runner is not None:
             self._runner.close()
             self._runner = None
@@ -343,9 +359,11 @@ class Desk:
         progress: ProgressCallback | None = None,
         *,
         tags: Sequence[str] | None = None,
+        prepare_search: bool = False,
     ) -> list[IngestReport]:
         target = collection or self.settings.default_collection
-        return self.ingest(self.read_files(pdfs_under(paths), target), target, progress, tags=tags)
+        uploads = self.read_files(pdfs_under(paths), target)
+        return self.ingest(uploads, target, progress, tags=tags, prepare_search=prepare_search)
 
     def read_files(
         self, paths: Iterable[Path], collection: str | None = None

@@ -18,12 +18,13 @@ from knowledge.core.text import sentence_spans
 from knowledge.core.types import Usage
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
+from knowledge.evaluation.index_bench import bench_freshness
 from knowledge.evaluation.usage_bench import bench_usage
 from knowledge.search.embeddings import Embedder
-from knowledge.search.indexes import embedding_text
 from knowledge.search.ranking import focus_query
 from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
+from knowledge.search.texts import embedding_text
 
 TOPICS = (
     "annual leave",
@@ -127,16 +128,22 @@ def bench_ingest(desk: Desk, uploads: Sequence[Upload]) -> dict[str, object]:
 
 
 def _fill_store(
-    store: KnowledgeStore, base_vectors: np.ndarray, base_texts: Sequence[str], total: int
+    store: KnowledgeStore,
+    base_vectors: np.ndarray,
+    base_texts: Sequence[str],
+    total: int,
+    filled: int = 0,
 ) -> np.ndarray:
-    """`total` chunks whose vectors are noisy copies of real ones (so neighbourhoods look real)."""
+    """`total` more chunks (after the ``filled`` already stored) whose vectors are noisy copies
+    of real ones (so neighbourhoods look real)."""
     from ingest.chunking import ChunkDraft
 
-    rng = np.random.default_rng(11)
     per_doc = 200
+    # new documents (not replacing the first ones: file names go on from those stored)
+    rng = np.random.default_rng(11 + filled)
     all_vectors = []
     words = " ".join(base_texts).split()
-    for d in range(total // per_doc):
+    for d in range(filled // per_doc, (filled + total) // per_doc):
         picks = rng.integers(0, len(base_vectors), per_doc)
         noise = rng.normal(
             0, 0.35 / np.sqrt(base_vectors.shape[1]), (per_doc, base_vectors.shape[1])
@@ -191,19 +198,22 @@ def bench_queries(
             settings.model_copy(update={"data_dir": Path(tmp)}), embedder=embedder, index=None
         )
 
-        def retriever(**stages: bool) -> Retriever:
+        def retriever(hybrid: bool = True, focus: bool = True) -> Retriever:
             return Retriever(
                 desk.store,
                 embedder,
                 candidates=settings.candidates,
                 title_weight=settings.title_weight,
-                **stages,
+                hybrid=hybrid,
+                focus=focus,
             )
 
         filled = 0
         vectors_parts = []
         for size in sizes:
-            vectors_parts.append(_fill_store(desk.store, base_vectors, base_texts, size - filled))
+            vectors_parts.append(
+                _fill_store(desk.store, base_vectors, base_texts, size - filled, filled)
+            )
             filled = size
             matrix = np.concatenate(vectors_parts)
             default = retriever()
@@ -222,6 +232,16 @@ def bench_queries(
                 # EXACT_SEARCH_MAX chunks), and what the HNSW graph alone would
                 "recall_at_10": _recall(_vector_stage(default), matrix, embedder, plain),
                 "hnsw_recall_at_10": _recall(_hnsw(desk.store), matrix, embedder, plain),
+                # a replica's cold start and an upload in another process (index_bench.py)
+                "index_freshness": bench_freshness(
+                    desk.store,
+                    embedder,
+                    Path(tmp) / "indexes",
+                    "scale",
+                    title_weight=settings.title_weight,
+                    candidates=settings.candidates,
+                    refresh_s=settings.index_refresh_s,
+                ),
             }
     return results
 
@@ -320,7 +340,10 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         first_token = bench_first_token(desk) if not quick else {"skipped": "quick run"}
         usage = bench_usage(desk.embedder.embed_documents, 5_000 if quick else 100_000)
     return {
-        "machine": {"cores": os.cpu_count()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
         "ingest": ingest,
         "query": queries,
         "first_token": first_token,

@@ -1,165 +1,285 @@
-"""In-memory search indexes per collection: BM25 over the chunks, BM25 over the documents'
-profiles, and the chunk vectors for exact search; rebuilt when a collection's revision moves."""
+"""Search indexes per collection: BM25 over the chunks, BM25 over the documents' profiles, and
+the chunk vectors for exact search. Made ready when a collection's revision moves: loaded from
+the indexes directory where another process saved that revision, else built (and saved)."""
 
 from __future__ import annotations
 
-import re
+import contextlib
+import logging
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from knowledge.core import metrics
 from knowledge.core.text import light_stem
 from knowledge.core.types import Chunk
-from knowledge.search.ranking import (
-    name_words,
-)
+from knowledge.search import index_files
+from knowledge.search.index_files import CollectionIndex, IndexFileError
 from knowledge.search.store import KnowledgeStore
-
-# A document's profile, for questions that name their document: its title, file name and the
-# opening of its text (a cover page names the parties of a contract, the issuer of a filing).
-PROFILE_CHARS = 2000
-
-
-PROFILE_NAMES = 30
-
+from knowledge.search.texts import keyword_text, profile_text
 
 # Up to this many chunks a collection's vectors are also held in memory and searched exactly:
 # as fast as the HNSW graph here (the query embedding dominates) and never misses a neighbour
 EXACT_SEARCH_MAX = 300_000
+WAIT_STEP_S = 0.2  # how often a background refresh looks for another process's saved indexes
 
-
-def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
-    """What is embedded for a chunk: its document title and headings give it context."""
-    header = " > ".join([title, *heading_path]) if title else " > ".join(heading_path)
-    return f"{header}\n{text}" if header else text
-
-
-def keyword_text(chunk: Chunk, title_weight: int = 2) -> str:
-    """What BM25 indexes: the title (repeated, as questions often name their document), the
-    headings and the text."""
-    title = " ".join([chunk.title] * title_weight)
-    return f"{title} {' '.join(chunk.heading_path)}\n{chunk.text}"
-
-
-def profile_text(chunks: Sequence[Chunk], title_weight: int = 2) -> str:
-    """What a document is known by: the title, the words of its file name, its opening and
-    the names it uses most (where a table of contents fills the opening, the parties of a
-    contract or the issuer of a filing are still among them)."""
-    first = chunks[0]
-    file_words = re.sub(r"[_\W]+", " ", first.file_name.rsplit(".", 1)[0])
-    opening = ""
-    for chunk in chunks:
-        if len(opening) >= PROFILE_CHARS:
-            break
-        opening += " " + chunk.text
-    counts = Counter(
-        w.lower() for c in chunks for w in name_words(c.text).split() if not w.isdigit()
-    )
-    names = " ".join(w for w, n in counts.most_common(PROFILE_NAMES) if n > 1)
-    title = " ".join([first.title] * title_weight)
-    return f"{title} {file_words} {opening[:PROFILE_CHARS]} {names}"
-
-
-@dataclass
-class _CollectionIndex:
-    revision: int
-    ids: list[str]
-    doc_ids: np.ndarray
-    tokenizer: object
-    bm25: object
-    profile_docs: list[str]  # one BM25 row per document: its profile
-    profile_tokenizer: object
-    profile_bm25: object
-    vectors: np.ndarray | None  # row i: the vector of ids[i] (zeros if missing); None: too many
-    has_vector: np.ndarray | None
-    rows: dict[str, int] = field(init=False)  # chunk id -> its row
-    frequencies: dict[str, int] | None = None  # word -> chunks using it, built on first use
-
-    def __post_init__(self) -> None:
-        self.rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
+log = logging.getLogger("kdesk.indexes")
 
 
 class MemoryIndexes:
-    """In-memory indexes per collection, rebuilt when the collection's revision moves: BM25
+    """Search indexes per collection, made ready when the collection's revision moves: BM25
     over the chunks, BM25 over the documents' profiles, and the chunk vectors for exact
-    search."""
+    search. With a ``directory`` (settings.indexes_dir) they are saved there once built and
+    loaded (memory-mapped) by every other process instead of built again.
 
-    def __init__(self, store: KnowledgeStore, title_weight: int = 2) -> None:
+    With the refresher running (``start_refresh``, the app's replicas) a request never waits
+    for a rebuild while an older index is held: it is served the held one, and the new revision
+    is loaded or built in the background. Without it (the CLI, tests) a request after a change
+    makes the new revision ready first, as a one-shot process needs."""
+
+    def __init__(
+        self, store: KnowledgeStore, title_weight: int = 2, directory: Path | None = None
+    ) -> None:
         self._store = store
         self._title_weight = title_weight
-        self._indexes: dict[str, _CollectionIndex] = {}
-        # per collection, profile text by a document's first chunk id (which names its
-        # version): a rebuild after an upload profiles only the new documents
-        self._profiles: dict[str, dict[str, str]] = {}
-        self._lock = threading.Lock()
+        self.directory = directory
+        self._indexes: dict[str, CollectionIndex] = {}
+        self._ready: dict[str, int] = {}  # the revision last made ready (also when empty)
+        self._guard = threading.Lock()  # guards the dicts of locks and threads
+        self._locks: dict[str, threading.Lock] = {}  # per collection: one load or build
+        self._refreshing: dict[str, threading.Thread] = {}  # per collection: single flight
+        self._refresher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.serve_stale = False  # set by start_refresh: requests never wait for a rebuild
+        self.made: Counter[str] = Counter()  # "loaded" / "built": indexes made ready here
 
     def prepare(self, collection: str) -> None:
-        """Build the collection's indexes now, if it changed since they were built."""
-        self._index(collection)
+        """Make the collection's indexes current now: loaded if saved, else built and saved."""
+        self._current(collection)
 
-    def _index(self, collection: str) -> _CollectionIndex | None:
+    @contextlib.contextmanager
+    def changing(self, collection: str) -> Iterator[None]:
+        """Around a change after which this process prepares the collection's indexes: other
+        processes refreshing in the background wait for them instead of building their own."""
+        if self.directory is None:
+            yield
+            return
+        with index_files.building(self.directory, collection):
+            yield
+
+    def _index(self, collection: str) -> CollectionIndex | None:
         revision = self._store.revision(collection)
-        cached = self._indexes.get(collection)
-        if cached and cached.revision == revision:
-            return cached
-        with self._lock:
-            cached = self._indexes.get(collection)
-            if cached and cached.revision == revision:
-                return cached
-            chunks = self._store.collection_chunks(collection)
-            if not chunks:
-                self._indexes.pop(collection, None)
-                return None
-            import bm25s
-            from bm25s.tokenization import Tokenizer
+        held = self._indexes.get(collection)
+        if held is not None and held.revision == revision:
+            return held
+        if held is not None and self.serve_stale:
+            self._refresh_later(collection)
+            return held
+        return self._current(collection, stale_ok=self.serve_stale)
 
-            tokenizer = Tokenizer(stopwords="en")
-            tokens = tokenizer.tokenize(
-                [keyword_text(c, self._title_weight) for c in chunks],
-                return_as="ids",
-                show_progress=False,
+    def _lock_for(self, collection: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(collection, threading.Lock())
+
+    def _current(self, collection: str, *, stale_ok: bool = False) -> CollectionIndex | None:
+        """The index of the collection's current revision: loaded from disk where saved, else
+        built from the store and saved. ``stale_ok`` (a cold process refreshing in the
+        background): an older saved revision is served while the new one is made."""
+        with self._lock_for(collection):
+            revision = self._store.revision(collection)  # read under the lock: the newest
+            held = self._indexes.get(collection)
+            if held is not None and held.revision == revision:
+                return held
+            if held is None and self._ready.get(collection) == revision:
+                return None  # empty at this revision
+            started = time.perf_counter()
+            saved = self._saved(collection)
+            if revision in saved and (loaded := self._load(collection, revision)) is not None:
+                return self._publish(collection, loaded, "loaded", started)
+            base = held
+            older = [r for r in saved if r < revision]
+            if base is None and older:  # its vectors and profiles need not be computed again
+                base = self._load(collection, older[0])
+                if base is not None and stale_ok:
+                    self._publish(collection, base, "loaded", started)
+                    self._refresh_later(collection)
+                    return base
+            with self.changing(collection):
+                built = self._build(collection, revision, base)
+                if built is not None:
+                    self._save(collection, built)
+            if built is None:
+                self._indexes.pop(collection, None)
+                self._ready[collection] = revision
+                return None
+            return self._publish(collection, built, "built", started)
+
+    def _publish(
+        self, collection: str, index: CollectionIndex, how: str, started: float
+    ) -> CollectionIndex:
+        self._indexes[collection] = index
+        self._ready[collection] = index.revision
+        self.made[how] += 1
+        metrics.INDEX_LOADS.labels(how).inc()
+        metrics.INDEX_LOAD_SECONDS.labels(how).observe(time.perf_counter() - started)
+        return index
+
+    def _saved(self, collection: str) -> list[int]:
+        if self.directory is None:
+            return []
+        return index_files.revisions(index_files.collection_folder(self.directory, collection))
+
+    def _load(self, collection: str, revision: int) -> CollectionIndex | None:
+        assert self.directory is not None
+        try:
+            return index_files.load(self.directory, collection, revision, self._title_weight)
+        except IndexFileError as exc:  # rebuilt, and the folder replaced by a good one
+            log.warning("saved search index not usable: %s", exc)
+            index_files.discard(self.directory, collection, revision)
+            return None
+
+    def _save(self, collection: str, index: CollectionIndex) -> None:
+        if self.directory is None:
+            return
+        try:
+            index_files.save(self.directory, collection, index, self._title_weight)
+            index_files.prune(self.directory, collection, self._store.revision(collection))
+        except OSError:  # a full or read-only disk: this process still has the index
+            log.exception("search index of %s not saved", collection)
+
+    def _build(
+        self, collection: str, revision: int, base: CollectionIndex | None
+    ) -> CollectionIndex | None:
+        """The index of the store's chunks (read after ``revision``: at least that new)."""
+        chunks = self._store.collection_chunks(collection)
+        if not chunks:
+            return None
+        import bm25s
+        from bm25s.tokenization import Tokenizer
+
+        tokenizer = Tokenizer(stopwords="en")
+        tokens = tokenizer.tokenize(
+            [keyword_text(c, self._title_weight) for c in chunks],
+            return_as="ids",
+            show_progress=False,
+        )
+        bm25 = bm25s.BM25()
+        bm25.index(tokens, show_progress=False)
+        doc_ids = np.asarray([c.doc_id for c in chunks])
+        by_doc: dict[str, list[Chunk]] = {}
+        for c in chunks:  # in document order: the first chunks open the document
+            by_doc.setdefault(c.doc_id, []).append(c)
+        profile_tokenizer = Tokenizer(stopwords="en")
+        known = base.profiles if base is not None else {}
+        profiles = {  # an upload profiles only the new documents
+            members[0].id: known.get(members[0].id) or profile_text(members, self._title_weight)
+            for members in by_doc.values()
+        }
+        profile_tokens = profile_tokenizer.tokenize(
+            list(profiles.values()), return_as="ids", show_progress=False
+        )
+        profile_bm25 = bm25s.BM25()
+        profile_bm25.index(profile_tokens, show_progress=False)
+        ids = [c.id for c in chunks]
+        vectors = has_vector = None
+        if len(ids) <= EXACT_SEARCH_MAX:
+            vectors, has_vector = self._vectors(collection, ids, base)
+        return CollectionIndex(
+            revision,
+            ids,
+            doc_ids,
+            tokenizer,
+            bm25,
+            list(by_doc),
+            profile_tokenizer,
+            profile_bm25,
+            vectors,
+            has_vector,
+            profiles,
+        )
+
+    # Refreshing in the background ----------------------------------------------------------
+
+    def _refresh_later(self, collection: str) -> None:
+        """Make the collection's current revision ready in a background thread (one at a time
+        per collection; a request meanwhile is served the index held)."""
+        with self._guard:
+            running = self._refreshing.get(collection)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._refresh, args=(collection,), name="kdesk-index-refresh", daemon=True
             )
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
-            doc_ids = np.asarray([c.doc_id for c in chunks])
-            by_doc: dict[str, list[Chunk]] = {}
-            for c in chunks:  # in document order: the first chunks open the document
-                by_doc.setdefault(c.doc_id, []).append(c)
-            profile_tokenizer = Tokenizer(stopwords="en")
-            known = self._profiles.get(collection, {})
-            current = {
-                members[0].id: known.get(members[0].id) or profile_text(members, self._title_weight)
-                for members in by_doc.values()
-            }
-            self._profiles[collection] = current
-            profiles = profile_tokenizer.tokenize(
-                list(current.values()),
-                return_as="ids",
-                show_progress=False,
+            self._refreshing[collection] = thread
+        thread.start()
+
+    def _refresh(self, collection: str) -> None:
+        try:
+            # a process that changed the collection saves its indexes: wait for them rather
+            # than build the same thing here (the held index serves meanwhile)
+            deadline = time.monotonic() + index_files.MARKER_MAX_AGE_S
+            while self.directory is not None and time.monotonic() < deadline:
+                revision = self._store.revision(collection)
+                if revision in self._saved(collection):
+                    break
+                if not index_files.someone_building(self.directory, collection):
+                    break
+                if self._stop.wait(WAIT_STEP_S):
+                    return
+            self._current(collection, stale_ok=True)
+        except Exception:  # noqa: BLE001 - a failed refresh leaves the held index serving
+            log.exception("search index of %s not refreshed", collection)
+        finally:
+            with self._guard:
+                if self._refreshing.get(collection) is threading.current_thread():
+                    del self._refreshing[collection]
+
+    def refresh_once(self, warm: bool = True) -> None:
+        """One look at every collection's revision (one SQL query): those held (with ``warm``:
+        all) whose revision moved are refreshed in the background."""
+        current = self._store.revisions()
+        names = set(self._indexes) | (set(current) if warm else set())
+        for name in sorted(names):
+            if self._ready.get(name, -2) != current.get(name, -1):
+                self._refresh_later(name)
+
+    def start_refresh(self, interval_s: float, *, warm: bool = True) -> None:
+        """Poll the collections' revisions every ``interval_s`` in a daemon thread and refresh
+        the indexes that moved in the background; requests meanwhile are served the indexes
+        held. ``warm``: also load every collection's indexes at start (a cold replica)."""
+        with self._guard:
+            self.serve_stale = True
+            if self._refresher is not None and self._refresher.is_alive():
+                return
+            self._stop.clear()
+            self._refresher = threading.Thread(
+                target=self._poll, args=(interval_s, warm), name="kdesk-index-poll", daemon=True
             )
-            profile_bm25 = bm25s.BM25()
-            profile_bm25.index(profiles, show_progress=False)
-            ids = [c.id for c in chunks]
-            vectors = has_vector = None
-            if len(ids) <= EXACT_SEARCH_MAX:
-                vectors, has_vector = self._vectors(collection, ids, cached)
-            built = _CollectionIndex(
-                revision,
-                ids,
-                doc_ids,
-                tokenizer,
-                bm25,
-                list(by_doc),
-                profile_tokenizer,
-                profile_bm25,
-                vectors,
-                has_vector,
-            )
-            self._indexes[collection] = built
-            return built
+            self._refresher.start()
+
+    def stop_refresh(self, timeout: float = 30.0) -> None:
+        """Stop the refresher and wait for refreshes under way (requests then make changed
+        indexes ready themselves again)."""
+        self._stop.set()
+        with self._guard:
+            threads = [self._refresher, *self._refreshing.values()]
+            self._refresher = None
+            self.serve_stale = False
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+
+    def _poll(self, interval_s: float, warm: bool) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh_once(warm)
+            except Exception:  # noqa: BLE001 - the database away for a moment: try again
+                log.exception("search index refresh failed")
+            self._stop.wait(interval_s)
 
     def query(
         self, collection: str, text: str, k: int, doc_ids: Sequence[str] | None = None
@@ -187,25 +307,34 @@ class MemoryIndexes:
         ]
 
     def _vectors(
-        self, collection: str, ids: list[str], previous: _CollectionIndex | None
+        self, collection: str, ids: list[str], previous: CollectionIndex | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The vectors of ``ids`` in their order; those already held are kept, only the new
-        ones are read from the vector index (an upload does not reload a large collection)."""
-        held: dict[str, np.ndarray] = {}
+        """The vectors of ``ids`` in their order; those already held (in memory or mapped
+        from disk) are kept, only the new ones are read from the vector index (an upload does
+        not reload a large collection)."""
+        old_rows = np.full(len(ids), -1, dtype=np.int64)
+        dimension = 0
         if previous is not None and previous.vectors is not None:
             assert previous.has_vector is not None
-            held = {
-                chunk_id: previous.vectors[row]
-                for chunk_id, row in previous.rows.items()
-                if previous.has_vector[row]
-            }
-        held.update(self._store.index.get_vectors(collection, [i for i in ids if i not in held]))
-        dimension = len(next(iter(held.values()))) if held else 0
+            old_rows = np.asarray([previous.rows.get(i, -1) for i in ids], dtype=np.int64)
+            kept = old_rows >= 0
+            kept[kept] = np.asarray(previous.has_vector)[old_rows[kept]]
+            old_rows[~kept] = -1
+            dimension = int(previous.vectors.shape[1]) if kept.any() else 0
+        kept = old_rows >= 0
+        fetched = self._store.index.get_vectors(
+            collection, [ids[int(r)] for r in np.flatnonzero(~kept)]
+        )
+        if not dimension and fetched:
+            dimension = len(next(iter(fetched.values())))
         vectors = np.zeros((len(ids), dimension), dtype=np.float32)
-        has_vector = np.zeros(len(ids), dtype=bool)
-        for row, chunk_id in enumerate(ids):
-            if chunk_id in held:
-                vectors[row] = held[chunk_id]
+        has_vector = kept.copy()
+        if kept.any():
+            vectors[kept] = np.asarray(previous.vectors)[old_rows[kept]]  # type: ignore[union-attr]
+        for row in np.flatnonzero(~kept):
+            found = fetched.get(ids[int(row)])
+            if found is not None:
+                vectors[row] = found
                 has_vector[row] = True
         return vectors, has_vector
 

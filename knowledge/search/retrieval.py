@@ -8,6 +8,7 @@ The chat, the CLI and `kdesk eval` all call `Retriever.search`: one code path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class Retriever:
         focus: bool = True,
         title_weight: int = 2,
         sentences: bool = True,
+        indexes_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -50,7 +52,8 @@ class Retriever:
         self.hybrid = hybrid
         self.focus = focus
         self.sentences = sentences
-        self.keywords = MemoryIndexes(store, title_weight)
+        # indexes_dir: saved there and loaded by other processes; None: in this process only
+        self.keywords = MemoryIndexes(store, title_weight, indexes_dir)
 
     def search(
         self,

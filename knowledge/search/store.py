@@ -106,6 +106,11 @@ class KnowledgeStore:
             row = session.get(CollectionRow, collection)
             return row.revision if row else -1
 
+    def revisions(self) -> dict[str, int]:
+        """Every collection's revision, in one query (what index refreshers poll)."""
+        with Session(self.engine) as session:
+            return dict(session.execute(select(CollectionRow.name, CollectionRow.revision)).all())
+
     def delete_collection(self, name: str) -> None:
         for doc in self.documents([name]):
             self.delete_document(doc.doc_id)

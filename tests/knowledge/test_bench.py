@@ -29,3 +29,12 @@ def test_query_figures_per_pipeline_and_size(settings: Settings, embedder, desk:
         assert row["recall_at_10"] == 1.0  # retrieval searches these vectors exactly
         # on a few hundred vectors the tuned HNSW graph finds the exact neighbours too
         assert row["hnsw_recall_at_10"] >= 0.95
+        fresh = row["index_freshness"]
+        assert fresh["chunks_indexed"] == int(size)  # each size adds documents, replaces none
+        assert fresh["cold_start_built_ms"] > 0 and fresh["cold_start_loaded_ms"] > 0
+        after = fresh["after_upload_elsewhere"]
+        # the worker process built and saved the new revision; the replica only loaded it,
+        # answering from the index it held meanwhile
+        assert after["worker_prepare_ms"] > 0 and after["saved_to_served_s"] is not None
+        assert after["replica_made"] == {"loaded": 2}
+        assert after["queries_meanwhile"] >= 1

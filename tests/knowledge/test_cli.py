@@ -58,6 +58,9 @@ def test_ingest_search_ask_json_contract(env, docs, tmp_path, capsys):
         and "not a PDF" in by_name["broken.pdf"]["reason"]
     )
 
+    # the search indexes were built and saved where the change happened, for the app to load
+    assert list((tmp_path / "data" / "indexes").glob("*/rev-*/manifest.json"))
+
     code, out = run(capsys, "search", "hotel limit per night", "--json", "-k", "2")
     assert code == 0
     [first, *_] = out["results"]

@@ -85,6 +85,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
         monkeypatch.setenv("KDESK_MODEL_BACKEND", "ollama")
         monkeypatch.setenv("KDESK_OLLAMA_HOST", ollama_host)
         monkeypatch.setenv("KDESK_OLLAMA_MODEL", MODEL)
+        monkeypatch.setenv("KDESK_WARM_UP", "false")  # each test's desk loads on first use
         get_desk.clear()
 
     return apply
