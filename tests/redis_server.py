@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.postgres import free_port
+
 REQUIRE_ENV = "KDESK_REQUIRE_REDIS"
 START_TIMEOUT_S = 20
 
@@ -26,12 +28,6 @@ class RedisUnavailable(RuntimeError):
 
 def required() -> bool:
     return os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
