@@ -37,6 +37,7 @@ class IngestProgress:
     stage: str  # "reading", "embedding", "storing", "done"
     fraction: float  # of this file, 0..1
     pages: int | None = None  # the file's pages, once read
+    pages_done: int | None = None  # the pages whose chunks are embedded so far
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -73,7 +74,7 @@ def embed_chunks(
     embedder: Embedder,
     title: str,
     drafts: Sequence[ChunkDraft],
-    progress: Callable[[float], None],
+    progress: Callable[[float, int], None],
 ) -> tuple[np.ndarray, list[SentenceVectors]]:
     """Each chunk's vector and its sentences' vectors, from one forward pass per chunk."""
     texts = [embedding_text(title, d.heading_path, d.text) for d in drafts]
@@ -89,7 +90,8 @@ def embed_chunks(
         matrix, pooled = embedder.embed_passages(texts[batch], shifted)
         vectors.append(matrix)
         sentences.extend(zip(spans[batch], pooled, strict=True))
-        progress(min(1.0, (start + EMBED_BATCH) / len(texts)))
+        done = min(len(texts), start + EMBED_BATCH)
+        progress(done / len(texts), drafts[done - 1].page_end)  # fraction, pages done
     if not vectors:
         return np.zeros((0, embedder.dimension), dtype=np.float32), []
     return np.concatenate(vectors), sentences
@@ -170,11 +172,15 @@ class IngestionPipeline:
                 stage: str,
                 fraction: float,
                 pages: int | None = None,
+                pages_done: int | None = None,
                 name: str = item.file_name,
                 position: int = i,
             ) -> None:
                 if progress:
-                    progress(IngestProgress(position, len(uploads), name, stage, fraction, pages))
+                    event = IngestProgress(
+                        position, len(uploads), name, stage, fraction, pages, pages_done
+                    )
+                    progress(event)
 
             ingested = self._ingest_one(item, target, report, contracts, wanted_tags[i], writer)
             reports.append(observed_ingest(ingested))
@@ -232,7 +238,9 @@ class IngestionPipeline:
             self.desk.embedder,
             parsed.title,
             drafts,
-            lambda done: report("embedding", 0.1 + 0.85 * done),
+            lambda done, pages_done: report(
+                "embedding", 0.1 + 0.85 * done, parsed.page_count, pages_done
+            ),
         )
         report("storing", 0.95)
         try:

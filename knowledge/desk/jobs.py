@@ -55,6 +55,7 @@ class JobRow(Base):
     stage: Mapped[str] = mapped_column(String(40), default="waiting")
     fraction: Mapped[float] = mapped_column(Float, default=0.0)
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pages_done: Mapped[int | None] = mapped_column(Integer, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -76,6 +77,7 @@ class IngestJob:
     stage: str
     fraction: float
     pages: int | None
+    pages_done: int | None
     attempts: int
     error: str | None
     report: IngestReport | None
@@ -96,6 +98,8 @@ class IngestJob:
             )
         if self.state == "running":
             pages = f", {self.pages} pages" if self.pages else ""
+            if self.pages and self.pages_done:
+                pages = f", page {self.pages_done} of {self.pages}"
             return f"{self.stage} {self.fraction:.0%}{pages}"
         if self.report is not None:
             detail = f": {self.report.reason}" if self.report.reason else ""
@@ -120,6 +124,7 @@ def _job(row: JobRow) -> IngestJob:
         row.stage,
         row.fraction,
         row.pages,
+        row.pages_done,
         row.attempts,
         row.error,
         report,
@@ -248,10 +253,19 @@ class JobBook:
         with self.engine.begin() as connection:
             connection.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
-    def progress(self, job_id: str, stage: str, fraction: float, pages: int | None) -> None:
+    def progress(
+        self,
+        job_id: str,
+        stage: str,
+        fraction: float,
+        pages: int | None,
+        pages_done: int | None = None,
+    ) -> None:
         values: dict[str, object] = dict(stage=stage, fraction=fraction, heartbeat_at=utc_now())
         if pages is not None:
             values["pages"] = pages
+        if pages_done is not None:
+            values["pages_done"] = pages_done
         self._set(job_id, **values)
 
     def beat(self, job_id: str) -> None:
@@ -267,6 +281,7 @@ class JobBook:
             stage="done",
             fraction=1.0,
             pages=report.pages or None,
+            pages_done=report.pages or None,
             report=json.dumps(asdict(report)),
             error=report.reason if state == "failed" else None,
             finished_at=utc_now(),
@@ -346,7 +361,7 @@ def run_job(desk: Desk, job_id: str, worker: str = "") -> IngestJob:
         if event.stage == last["stage"] and now - float(last["at"]) < PROGRESS_EVERY_S:
             return
         last.update(at=now, stage=event.stage)
-        book.progress(job_id, event.stage, event.fraction, event.pages)
+        book.progress(job_id, event.stage, event.fraction, event.pages, event.pages_done)
 
     try:
         with _heartbeat(book, job_id):

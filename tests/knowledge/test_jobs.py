@@ -206,3 +206,24 @@ def test_kdesk_ingest_no_wait_then_kdesk_jobs(
     assert listed["counts"]["done"] == 1
     assert main(["jobs", "--active"]) == 0
     assert capsys.readouterr().out.strip() == "No ingestion jobs."
+
+
+def test_a_running_job_tells_its_stage_and_the_pages_done(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+):
+    job = desk.jobs.create(Upload("travel.pdf", policy_pdf()), "HR", "ann")
+    seen: list[str] = []
+    record = desk.jobs.progress
+
+    def progress(job_id: str, *args: object) -> None:
+        record(job_id, *args)  # type: ignore[arg-type]
+        seen.append(desk.jobs.get(job_id).describe())
+
+    monkeypatch.setattr(desk.jobs, "progress", progress)
+    monkeypatch.setattr("knowledge.desk.jobs.PROGRESS_EVERY_S", 0.0)  # every event, here
+    run_job(desk, job.job_id)
+    assert seen[0] == "reading 0%"
+    assert "embedding 95%, page 2 of 2" in seen
+    assert seen[-1] == "preparing search 100%, page 2 of 2"
+    ended = desk.jobs.get(job.job_id)
+    assert (ended.pages, ended.pages_done) == (2, 2)

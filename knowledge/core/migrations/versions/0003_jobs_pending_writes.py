@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(40), nullable=False),
         sa.Column("fraction", sa.Float(), nullable=False),
         sa.Column("pages", sa.Integer(), nullable=True),
+        sa.Column("pages_done", sa.Integer(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(200), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
