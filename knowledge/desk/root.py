@@ -181,7 +181,7 @@ class Desk:
                 if self._runner is None:
                     from knowledge.desk.workers import build_runner
 
-                    self._runner = build_runner(self)
+                    self._runner = build_runner(self, resume=self._background)
         return self._runner
 
     def _warm_up(self) -> None:

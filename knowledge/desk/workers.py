@@ -51,15 +51,16 @@ def worker_name() -> str:
 
 class LocalRunner:
     """One thread that runs the desk's jobs in this process, retrying an attempt that broke
-    (with a growing pause) until the job's attempts are used up."""
+    (with a growing pause) until the job's attempts are used up. ``resume``: also the jobs an
+    earlier run left unfinished (the app does; a one-off `kdesk ingest` runs only its own)."""
 
-    def __init__(self, desk: Desk, retry_pause_s: float = 1.0) -> None:
+    def __init__(self, desk: Desk, retry_pause_s: float = 1.0, *, resume: bool = True) -> None:
         self.desk = desk
         self.retry_pause_s = retry_pause_s
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="kdesk-jobs", daemon=True)
         self._thread.start()
-        for job_id in desk.jobs.resumable():  # left by an earlier run of this process
+        for job_id in desk.jobs.resumable() if resume else ():  # left by an earlier run
             self._queue.put(job_id)
 
     def submit(self, job_id: str) -> None:
@@ -159,8 +160,8 @@ class RedisRunner:
         self.desk.broker.close()
 
 
-def build_runner(desk: Desk) -> JobRunner:
-    return RedisRunner(desk) if desk.settings.redis_url else LocalRunner(desk)
+def build_runner(desk: Desk, *, resume: bool) -> JobRunner:
+    return RedisRunner(desk) if desk.settings.redis_url else LocalRunner(desk, resume=resume)
 
 
 def run_worker(desk: Desk, threads: int = 1, stop: threading.Event | None = None) -> None:

@@ -227,3 +227,20 @@ def test_a_running_job_tells_its_stage_and_the_pages_done(
     assert seen[-1] == "preparing search 100%, page 2 of 2"
     ended = desk.jobs.get(job.job_id)
     assert (ended.pages, ended.pages_done) == (2, 2)
+
+
+def test_the_app_resumes_the_jobs_an_earlier_run_left_and_a_one_off_command_does_not(
+    desk: Desk,
+):
+    left = desk.jobs.create(Upload("travel.pdf", policy_pdf()), "HR", "ann")  # never run
+    [mine] = desk.submit([Upload("other.pdf", policy_pdf(PAGES[:1]))], "HR")  # like kdesk ingest
+    assert wait_until_ended(desk, mine.job_id).state == "done"
+    assert desk.jobs.get(left.job_id).state == "queued", "not this process's job"
+    desk.close()
+
+    app = Desk(desk.settings, embedder=desk.embedder)  # the app starting again
+    app.start_background()
+    try:
+        assert wait_until_ended(app, left.job_id).state == "done"
+    finally:
+        app.close()
