@@ -3,7 +3,15 @@ a duplicate and not indexed twice; search never shows two copies of one passage.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from knowledge.core import metrics
 from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
+from knowledge.search.duplicates import NEAR_JACCARD, jaccard, shingles
+from tests.knowledge.test_jobs import wait_until_ended
 from tests.pdfs import make_pdf
 
 TOPICS = ["annual leave", "sick leave", "parental leave", "remote work", "expense claims"]
@@ -23,10 +31,106 @@ HANDBOOK = [policy_page(n, t) for n, t in enumerate(TOPICS)]
 ORIGINAL = "Rule 3.4: the remote work policy requires form 34"
 CHANGED = "Rule 3.4: remote staff must first email the IT desk using form 99"
 EDITED = [page.replace(ORIGINAL, CHANGED) for page in HANDBOOK]
+# another handbook in the same house style: the same first page, header and footer
+OTHER = [HANDBOOK[0], *(policy_page(n, t) for n, t in enumerate(["pensions", "canteen", "gym"]))]
+STYLE = {"header": "ACME Corp - internal", "footer": "Page {page} - confidential"}
+
+
+def counts(desk: Desk, collection: str) -> tuple[int, int, int, int]:
+    files = len(list(Path(desk.store.files_dir).glob("*.pdf")))
+    return (
+        len(desk.store.documents([collection])),
+        len(desk.store.collection_chunks(collection)),
+        desk.store.index.count(collection),
+        files,
+    )
+
+
+@pytest.fixture
+def handbook(desk: Desk) -> str:
+    [report] = desk.ingest([Upload("handbook.pdf", make_pdf(HANDBOOK, title="Handbook"))], "HR")
+    assert report.status == "added" and report.doc_id
+    return report.doc_id
+
+
+def test_the_same_file_under_another_name_is_a_duplicate_and_stored_once(desk, handbook):
+    before = counts(desk, "HR")
+    seen = metrics.INGESTED_FILES.labels("duplicate")._value.get()
+    [report] = desk.ingest([Upload("copy.pdf", make_pdf(HANDBOOK, title="Handbook"))], "HR")
+    assert report.status == "duplicate" and report.doc_id == handbook
+    assert report.reason == "duplicate of handbook.pdf in HR (same file)"
+    assert report.chunks == 0 and report.pages == len(HANDBOOK)
+    assert counts(desk, "HR") == before
+    assert metrics.INGESTED_FILES.labels("duplicate")._value.get() == seen + 1
+
+
+def test_the_same_text_in_other_bytes_is_a_duplicate(desk, handbook):
+    before = counts(desk, "HR")
+    regenerated = make_pdf(HANDBOOK, title="Employee Handbook (exported again)")
+    assert regenerated != make_pdf(HANDBOOK, title="Handbook")
+    [report] = desk.ingest([Upload("handbook-2024.pdf", regenerated)], "HR")
+    assert (report.status, report.doc_id) == ("duplicate", handbook)
+    assert report.reason == "duplicate of handbook.pdf in HR (same text)"
+    assert counts(desk, "HR") == before
+
+
+def test_a_near_identical_copy_is_a_duplicate(desk, handbook):
+    before = counts(desk, "HR")
+    [report] = desk.ingest([Upload("handbook-edited.pdf", make_pdf(EDITED))], "HR")
+    assert (report.status, report.doc_id) == ("duplicate", handbook)
+    assert report.reason and report.reason.startswith(
+        "duplicate of handbook.pdf in HR (near-identical text, "
+    )
+    assert counts(desk, "HR") == before
+
+
+def test_shingle_similarity_separates_an_edit_from_a_house_style():
+    def text(pages: list[str]) -> set[int]:
+        return shingles(pages)
+
+    assert jaccard(text(HANDBOOK), text(EDITED)) >= NEAR_JACCARD
+    assert jaccard(text(HANDBOOK), text(OTHER)) < 0.5
+    assert jaccard(set(), set()) == 1.0 and shingles(["Two words"]) == shingles(["two, WORDS"])
+
+
+def test_a_different_document_sharing_boilerplate_is_indexed(desk):
+    desk.ingest([Upload("handbook.pdf", make_pdf(HANDBOOK, **STYLE))], "HR")
+    [report] = desk.ingest([Upload("benefits.pdf", make_pdf(OTHER, **STYLE))], "HR")
+    assert report.status == "added" and report.chunks >= 1
+    assert len(desk.store.documents(["HR"])) == 2
+
+
+def test_scans_without_text_are_not_duplicates_of_each_other(desk):
+    from tests.pdfs import make_scanned_pdf
+
+    first = desk.ingest([Upload("scan-1.pdf", make_scanned_pdf(2, title="one"))], "HR")
+    second = desk.ingest([Upload("scan-2.pdf", make_scanned_pdf(3, title="two"))], "HR")
+    assert first[0].status != "duplicate" and second[0].status != "duplicate"
+
+
+def test_the_same_name_keeps_unchanged_and_replaced(desk, handbook):
+    desk.ingest([Upload("benefits.pdf", make_pdf(OTHER))], "HR")
+    [again] = desk.ingest([Upload("handbook.pdf", make_pdf(HANDBOOK, title="Handbook"))], "HR")
+    assert (again.status, again.doc_id) == ("unchanged", handbook)
+    # a file replaced under its own name is replaced, even by another document's content
+    [replaced] = desk.ingest([Upload("benefits.pdf", make_pdf(HANDBOOK))], "HR")
+    assert replaced.status == "replaced"
+
+
+def test_a_copy_in_another_collection_is_indexed_there_and_found_once(desk, handbook):
+    [there] = desk.ingest([Upload("copy.pdf", make_pdf(HANDBOOK, title="Handbook"))], "Managers")
+    assert there.status == "added" and there.doc_id != handbook
+    hits = desk.search("Who approves remote work requests and how fast?", ["HR", "Managers"], 10)
+    texts = [" ".join(h.chunk.text.split()) for h in hits]
+    assert len(texts) == len(set(texts)) and len(hits) >= 5
+    assert desk.search("remote work form", ["Managers"], 3)  # its own scope finds it
 
 
 def test_search_shows_one_copy_of_documents_stored_twice(desk, monkeypatch):
-    # two copies in one collection (stored before duplicates were checked at ingest)
+    import knowledge.desk.ingestion as ingestion
+
+    # as stored before duplicates were checked: two copies in one collection
+    monkeypatch.setattr(ingestion, "find_duplicate", lambda *args: None)
     for name in ("handbook.pdf", "copy.pdf"):
         [report] = desk.ingest([Upload(name, make_pdf(HANDBOOK))], "HR")
         assert report.status == "added"
@@ -38,3 +142,26 @@ def test_search_shows_one_copy_of_documents_stored_twice(desk, monkeypatch):
     hits = desk.search(question, ["HR"], 10)
     texts = [h.chunk.text for h in hits]
     assert len(hits) >= 5 and len(texts) == len(set(texts))
+
+
+def test_a_duplicate_upload_is_a_done_job_and_kdesk_ingest_prints_it(
+    desk: Desk,
+    handbook: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    [job] = desk.submit([Upload("copy.pdf", make_pdf(HANDBOOK, title="Handbook"))], "HR")
+    ended = wait_until_ended(desk, job.job_id)
+    assert ended.state == "done" and ended.report and ended.report.status == "duplicate"
+    assert ended.describe() == "duplicate: duplicate of handbook.pdf in HR (same file)"
+
+    from knowledge.cli import common
+    from knowledge.cli.main import main
+
+    monkeypatch.setattr(common, "open_desk", lambda: desk)
+    (tmp_path / "again.pdf").write_bytes(make_pdf(EDITED))
+    assert main(["ingest", str(tmp_path / "again.pdf"), "--collection", "HR"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("duplicate again.pdf (8 pages, 0 chunks, ")
+    assert "duplicate of handbook.pdf in HR (near-identical text" in out
