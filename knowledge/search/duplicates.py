@@ -47,7 +47,7 @@ class Duplicate:
     def reason(self) -> str:
         detail = self.how
         if self.how == "near-identical text":
-            detail += f", {self.similarity:.0%} similar"
+            detail += f", {int(self.similarity * 100)}% similar"  # 99.9% is not 100%
         return f"duplicate of {self.document.file_name} in {self.document.collection} ({detail})"
 
 

@@ -10,7 +10,7 @@ import pytest
 from knowledge.core import metrics
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
-from knowledge.search.duplicates import NEAR_JACCARD, jaccard, shingles
+from knowledge.search.duplicates import NEAR_JACCARD, Duplicate, jaccard, shingles
 from tests.knowledge.test_jobs import wait_until_ended
 from tests.pdfs import make_pdf
 
@@ -91,6 +91,12 @@ def test_shingle_similarity_separates_an_edit_from_a_house_style():
     assert jaccard(text(HANDBOOK), text(EDITED)) >= NEAR_JACCARD
     assert jaccard(text(HANDBOOK), text(OTHER)) < 0.5
     assert jaccard(set(), set()) == 1.0 and shingles(["Two words"]) == shingles(["two, WORDS"])
+
+
+def test_the_reason_names_the_stored_document_and_never_rounds_up_to_100(desk, handbook):
+    stored = desk.store.document(handbook)
+    near = Duplicate(stored, "near-identical text", 0.9996)
+    assert near.reason() == "duplicate of handbook.pdf in HR (near-identical text, 99% similar)"
 
 
 def test_a_different_document_sharing_boilerplate_is_indexed(desk):
