@@ -52,7 +52,8 @@ class Duplicate:
 
 
 def shingles(texts: Iterable[str], size: int = SHINGLE_WORDS) -> set[int]:
-    """The hashed word ``size``-shingles of each text (a shorter text: itself, once)."""
+    """The hashed word ``size``-shingles of each text (a shorter text: itself, once). The
+    hashes differ between processes (str hashing is salted): compare within one, never store."""
     found: set[int] = set()
     for text in texts:
         words = _WORD.findall(text.casefold())
