@@ -236,7 +236,10 @@ class IngestionPipeline:
             if existing
             else find_duplicate(self.desk.store, collection, name, parsed.sha256, drafts)
         )
-        if copy is not None:
+        if copy is not None:  # "these are contracts" applies to the stored copy, as when unchanged
+            self._extract_clauses(
+                copy.document.doc_id, collection, parsed, contracts, refresh=False
+            )
             return IngestReport(
                 name,
                 collection,

@@ -29,8 +29,11 @@ def policy_page(n: int, topic: str) -> str:
 
 HANDBOOK = [policy_page(n, t) for n, t in enumerate(TOPICS)]
 ORIGINAL = "Rule 3.4: the remote work policy requires form 34"
-CHANGED = "Rule 3.4: remote staff must first email the IT desk using form 99"
+CHANGED = "Rule 3.4: anyone working remotely must fill in form 34"  # no new names or figures
 EDITED = [page.replace(ORIGINAL, CHANGED) for page in HANDBOOK]
+# a figure changed: a new version of the policy, not a copy
+AMENDED = [HANDBOOK[0], HANDBOOK[1], HANDBOOK[2].replace("within 3 working", "within 120 working")]
+AMENDED += HANDBOOK[3:]
 # another handbook in the same house style: the same first page, header and footer
 OTHER = [HANDBOOK[0], *(policy_page(n, t) for n, t in enumerate(["pensions", "canteen", "gym"]))]
 STYLE = {"header": "ACME Corp - internal", "footer": "Page {page} - confidential"}
@@ -64,6 +67,13 @@ def test_the_same_file_under_another_name_is_a_duplicate_and_stored_once(desk, h
     assert metrics.INGESTED_FILES.labels("duplicate")._value.get() == seen + 1
 
 
+def test_these_are_contracts_on_a_duplicate_applies_to_the_stored_document(desk, handbook):
+    assert desk.contracts.contracts() == []
+    [report] = desk.ingest([Upload("signed.pdf", make_pdf(EDITED))], "HR", contracts=True)
+    assert report.status == "duplicate"
+    assert [(c.doc_id, c.detected_by) for c in desk.contracts.contracts()] == [(handbook, "upload")]
+
+
 def test_the_same_text_in_other_bytes_is_a_duplicate(desk, handbook):
     before = counts(desk, "HR")
     regenerated = make_pdf(HANDBOOK, title="Employee Handbook (exported again)")
@@ -82,6 +92,18 @@ def test_a_near_identical_copy_is_a_duplicate(desk, handbook):
         "duplicate of handbook.pdf in HR (near-identical text, "
     )
     assert counts(desk, "HR") == before
+
+
+def test_a_copy_with_another_figure_or_other_parties_is_indexed(desk, handbook):
+    from tests.contract_samples import contract_pdf
+
+    assert AMENDED != HANDBOOK
+    [amended] = desk.ingest([Upload("handbook-amended.pdf", make_pdf(AMENDED))], "HR")
+    assert amended.status == "added"
+    desk.ingest([Upload("acme.pdf", contract_pdf(law="New York"))], "Contracts")
+    other = contract_pdf(buyer="Globex Corporation", law="California")  # shingles: 0.90
+    [globex] = desk.ingest([Upload("globex.pdf", other)], "Contracts")
+    assert globex.status == "added"
 
 
 def test_shingle_similarity_separates_an_edit_from_a_house_style():
