@@ -28,8 +28,11 @@ def _show(me: UserDesk) -> None:
         st.progress(job.fraction, text=f"{job.collection} / {job.file_name}: {job.describe()}")
     ended = [job for job in jobs if not job.active]
     failed = sum(job.state == "failed" for job in ended)
+    copies = sum(bool(job.report and job.report.status == "duplicate") for job in ended)
     if ended:
-        summary = f"{len(ended) - failed} indexed, {failed} failed (latest {len(ended)} uploads)"
+        indexed = len(ended) - failed - copies
+        also = f"{copies} duplicate(s) not indexed again, " if copies else ""
+        summary = f"{indexed} indexed, {also}{failed} failed (latest {len(ended)} uploads)"
         (st.warning if failed else st.success)(summary)
         st.dataframe(_table(ended), hide_index=True, width="stretch")
     if not active and st.session_state.get("jobs_were_active"):

@@ -105,7 +105,8 @@ class Requester:
     channel: str = "api"  # "chat", "cli", "api"
 
 
-IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+# duplicate: the content is stored under another file name (doc_id: that document), not indexed
+IngestStatus = Literal["added", "unchanged", "replaced", "duplicate", "failed"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class IngestReport:
     pages_without_text: tuple[int, ...] = ()
     chunks: int = 0
     seconds: float = 0.0
-    reason: str | None = None  # why it failed, or a warning (e.g. pages without text)
+    reason: str | None = None  # why it failed or is a duplicate, or a warning (pages without text)
     doc_id: str | None = None
     tags: tuple[str, ...] = ()  # the document's tags after this ingestion
     instruction_pages: tuple[int, ...] = ()  # pages with text addressed to an AI assistant

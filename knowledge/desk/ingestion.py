@@ -17,6 +17,7 @@ from ingest.pdf import ParsedPdf, PdfError, parse_pdf
 from knowledge.core import metrics
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import IngestReport
+from knowledge.search.duplicates import find_duplicate
 from knowledge.search.embeddings import Embedder
 from knowledge.search.filters import normalise_tags
 from knowledge.search.schema import SentenceVectors
@@ -99,8 +100,9 @@ def embed_chunks(
 
 class IngestionPipeline:
     """Files in, searchable documents out: read and check each file, skip it when unchanged,
-    chunk it, embed its chunks and their sentences, swap it into the store all or nothing,
-    extract a contract's clauses, and report what happened to each file."""
+    chunk it, skip it when a document of another name holds the same content (a duplicate),
+    embed its chunks and their sentences, swap it into the store all or nothing, extract a
+    contract's clauses, and report what happened to each file."""
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
@@ -233,6 +235,27 @@ class IngestionPipeline:
                 tags=existing.tags,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
+        # a file of the same name is replaced as before; under a new name, a copy of a stored
+        # document is reported and not indexed twice
+        copy = (
+            None
+            if existing
+            else find_duplicate(self.desk.store, collection, name, parsed.sha256, drafts)
+        )
+        if copy is not None:  # "these are contracts" applies to the stored copy, as when unchanged
+            self._extract_clauses(
+                copy.document.doc_id, collection, parsed, contracts, refresh=False
+            )
+            return IngestReport(
+                name,
+                collection,
+                "duplicate",
+                pages=parsed.page_count,
+                seconds=time.perf_counter() - started,
+                reason=copy.reason(),
+                doc_id=copy.document.doc_id,
+                tags=copy.document.tags,
+            )
         report("embedding", 0.1, parsed.page_count)
         matrix, sentences = embed_chunks(
             self.desk.embedder,

@@ -27,6 +27,19 @@ from knowledge.search.ranking import (
 from knowledge.search.store import KnowledgeStore
 
 
+def distinct_passages(ranked: Sequence[str], chunks: dict[str, Chunk]) -> list[str]:
+    """``ranked`` without a chunk whose text (whitespace and case aside) a better-ranked one
+    already has: search results never show two copies of one passage."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for chunk_id in ranked:
+        key = " ".join(chunks[chunk_id].text.split()).casefold()
+        if key not in seen:
+            seen.add(key)
+            kept.append(chunk_id)
+    return kept
+
+
 class Retriever:
     """Stage 1: vector + BM25 over the collections, fused. Stage 2 (focus), for questions that
     name their documents ("Apple's gross margin", "the supply agreement between A and B") and
@@ -97,8 +110,9 @@ class Retriever:
             ranked = self._focus(
                 asked, vector, asked_vector, ranked, fused, chunks, similarity, named
             )
-        # both filters once more, after every stage: nothing outside them
-        ranked = [i for i in ranked if kept(chunks[i])]
+        # both filters once more, after every stage: nothing outside them; and one copy of
+        # each passage (a document stored twice, here or in another searched collection)
+        ranked = distinct_passages([i for i in ranked if kept(chunks[i])], chunks)
         depth = max(k, self.candidates)
         sentence_scores = self._sentence_scores(ranked[:depth], vector, asked_vector)
         if self.sentences:

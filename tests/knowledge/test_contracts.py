@@ -53,7 +53,8 @@ def test_other_documents_only_when_asked_or_detected(desk: Desk):
     handbook = make_pdf(["Travel Policy\nHotels are reimbursed up to 140 euros per night."])
     ingest(desk, "travel.pdf", handbook, "HR")
     assert desk.contracts.contracts() == []
-    ingest(desk, "travel-signed.pdf", handbook, "HR", contracts=True)
+    signed = make_pdf(["Travel Policy\nHotels are reimbursed up to 160 euros per night."])
+    ingest(desk, "travel-signed.pdf", signed, "HR", contracts=True)
     assert [c.detected_by for c in desk.contracts.contracts()] == ["upload"]
     ingest(desk, ACME, contract_pdf(), "Procurement")  # reads like a contract
     assert sorted(c.detected_by for c in desk.contracts.contracts()) == ["detector", "upload"]

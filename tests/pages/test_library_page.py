@@ -104,6 +104,15 @@ def test_upload_into_a_new_collection_reports_each_file_and_lists_the_document(
     assert table(at, 0)["status"] == ["unchanged", "failed", "added"]
     assert len(stored(data_dir).store.documents()) == 1
 
+    # the same file under another name: a duplicate of the stored one, not indexed again
+    upload(at, [("copy.pdf", handbook_pdf())], "HR")
+    assert [w.value for w in at.warning] == [
+        "2 indexed, 1 duplicate(s) not indexed again, 1 failed (latest 4 uploads)"
+    ]
+    assert table(at, 0)["status"][0] == "duplicate"
+    assert table(at, 0)["note"][0] == f"duplicate of {FILE_NAME} in HR (same file)"
+    assert len(stored(data_dir).store.documents()) == 1
+
 
 def test_upload_needs_a_collection_name_and_a_file(knowledge, data_dir: Path):
     at = knowledge()
