@@ -28,12 +28,15 @@ from knowledge.search.store import KnowledgeStore
 
 
 def distinct_passages(ranked: Sequence[str], chunks: dict[str, Chunk]) -> list[str]:
-    """``ranked`` without a chunk whose text (whitespace and case aside) a better-ranked one
-    already has: search results never show two copies of one passage."""
-    seen: set[str] = set()
+    """``ranked`` without a copy of a better-ranked passage: the same text (whitespace and
+    case aside) at the same place of its document (page and offset), as two copies of one
+    document have it. The same paragraph in two different documents (a filing's boilerplate
+    repeated every quarter) stays: each is where its own document says it."""
+    seen: set[tuple[str, int, int]] = set()
     kept: list[str] = []
     for chunk_id in ranked:
-        key = " ".join(chunks[chunk_id].text.split()).casefold()
+        chunk = chunks[chunk_id]
+        key = (" ".join(chunk.text.split()).casefold(), chunk.page_start, chunk.char_start)
         if key not in seen:
             seen.add(key)
             kept.append(chunk_id)
