@@ -53,20 +53,22 @@ def assemble(old: TokenCache | None, old_rows: np.ndarray, new: TokenCache) -> T
     offsets = np.zeros(len(old_rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     tokens = np.empty(int(offsets[-1]), dtype=np.int32)
-    for mask, source, rows in (
-        (kept, old, old_rows[kept]),
-        (~kept, new, np.arange(len(new))),
+    # source rows: old rows as they are, new rows after them (numbered past old's)
+    first_new = len(old) if old is not None else 0
+    sources = old_rows.copy()
+    sources[~kept] = first_new + np.arange(int((~kept).sum()), dtype=np.int64)
+    # copied run by run: rows that follow each other in their source are one slice
+    breaks = np.flatnonzero((np.diff(sources) != 1) | (kept[1:] != kept[:-1])) + 1
+    if not len(sources):
+        return TokenCache(tokens, offsets)
+    for start, end in zip(
+        np.concatenate(([0], breaks)), np.concatenate((breaks, [len(sources)])), strict=True
     ):
-        if source is None or not mask.any():
-            continue
-        sizes = lengths[mask]
-        # each row's tokens: from its start in the source to its start here, token by token
-        within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(
-            np.cumsum(sizes) - sizes, sizes
-        )
-        targets = np.repeat(offsets[:-1][mask], sizes) + within
-        sources = np.repeat(np.asarray(source.offsets)[rows], sizes) + within
-        tokens[targets] = np.asarray(source.tokens)[sources]
+        first, last = int(sources[start]), int(sources[end - 1])
+        source, base = (old, 0) if first < first_new else (new, first_new)
+        assert source is not None
+        begin, stop = int(source.offsets[first - base]), int(source.offsets[last - base + 1])
+        tokens[offsets[start] : offsets[end]] = source.tokens[begin:stop]
     return TokenCache(tokens, offsets)
 
 

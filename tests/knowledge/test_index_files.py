@@ -417,3 +417,26 @@ def test_without_usable_token_ids_the_index_is_built_in_full(hr: Desk, monkeypat
     assert full_reads == [1]
     assert worker._indexes["HR"].tokens is not None  # the next revision is incremental again
     assert_same_answers(worker, MemoryIndexes(hr.store), hr.store)
+
+
+def test_the_token_ids_of_a_new_revision_are_the_old_rows_and_the_new_ones():
+    from knowledge.search import bm25_build
+
+    rng = np.random.default_rng(0)
+    old_lists = [list(rng.integers(0, 50, rng.integers(0, 6))) for _ in range(50)]
+    new_lists = [list(rng.integers(0, 50, rng.integers(0, 6))) for _ in range(7)]
+    old = bm25_build.from_lists(old_lists)
+    for trial in range(200):  # kept in order or shuffled, new rows anywhere (also at the end)
+        kept = rng.choice(50, int(rng.integers(0, 50)), replace=False)
+        rows = list(kept if trial % 2 else np.sort(kept))
+        for _ in range(int(rng.integers(0, 8))):
+            rows.insert(int(rng.integers(0, len(rows) + 1)), -1)
+        rows += [49, -1] if trial % 5 == 0 else []
+        fresh = iter(new_lists)
+        expected = [old_lists[r] if r >= 0 else next(fresh, []) for r in rows]
+        added = [e for r, e in zip(rows, expected, strict=True) if r < 0]
+        got = bm25_build.assemble(
+            old, np.asarray(rows, dtype=np.int64), bm25_build.from_lists(added)
+        )
+        offsets = got.offsets
+        assert [list(got.tokens[offsets[i] : offsets[i + 1]]) for i in range(len(rows))] == expected
