@@ -3,7 +3,8 @@
 ``indexes_dir/<collection folder>/rev-<N>/`` holds the indexes of revision N: both BM25 models
 (bm25s' own format, memory-mapped when loaded) with their tokenizers' vocabularies, the chunk
 and document ids, the documents' profile texts, the vector matrix and which rows have a vector
-(.npy, memory-mapped), and ``manifest.json`` (revision, format version, title weight). A folder
+(.npy, memory-mapped), the chunks' token ids (``tokens.npy``, ``token_offsets.npy``: what the
+next revision's BM25 is made from) and ``manifest.json`` (revision, format, title weight). A folder
 is written under a temporary name and renamed into place, so a reader never sees a half-written
 one; two processes writing the same revision keep whichever rename came first.
 
@@ -31,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from knowledge.search.bm25_build import TOKENS_VERSION, TokenCache
+
 FORMAT_VERSION = 1
 KEEP_REVISIONS = 2
 MARKER_MAX_AGE_S = 600.0  # a marker of another machine older than this is a crashed writer's
@@ -56,6 +59,7 @@ class CollectionIndex:
     profiles: dict[str, str]  # profile text by a document's first chunk id (names its version)
     rows: dict[str, int] = field(init=False)  # chunk id -> its row
     frequencies: dict[str, int] | None = None  # word -> chunks using it, built on first use
+    tokens: TokenCache | None = None  # the chunks' token ids: the next revision reuses them
 
     def __post_init__(self) -> None:
         self.rows = {chunk_id: row for row, chunk_id in enumerate(self.ids)}
@@ -114,6 +118,9 @@ def save(root: Path, collection: str, index: CollectionIndex, title_weight: int)
         if index.vectors is not None and index.has_vector is not None:
             np.save(temp / "vectors.npy", np.ascontiguousarray(index.vectors, dtype=np.float32))
             np.save(temp / "has_vector.npy", np.asarray(index.has_vector, dtype=bool))
+        if index.tokens is not None:
+            np.save(temp / "tokens.npy", np.asarray(index.tokens.tokens, dtype=np.int32))
+            np.save(temp / "token_offsets.npy", np.asarray(index.tokens.offsets, dtype=np.int64))
         texts = {"ids": index.ids, "profile_docs": index.profile_docs, "profiles": index.profiles}
         (temp / "ids.json").write_text(json.dumps(texts), encoding="utf-8")
         manifest = {
@@ -123,6 +130,7 @@ def save(root: Path, collection: str, index: CollectionIndex, title_weight: int)
             "collection": collection,
             "chunks": len(index.ids),
             "vectors": index.vectors is not None,
+            "tokens": TOKENS_VERSION if index.tokens is not None else None,
         }
         (temp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")  # last
         if final.exists() and not (final / "manifest.json").exists():
@@ -171,6 +179,7 @@ def load(root: Path, collection: str, revision: int, title_weight: int) -> Colle
             vectors = np.load(path / "vectors.npy", mmap_mode="r")
             has_vector = np.load(path / "has_vector.npy", mmap_mode="r")
         ids = list(texts["ids"])
+        tokens = _load_tokens(path, manifest, len(ids))
         sizes = {len(ids), len(doc_ids), int(bm25.scores["num_docs"])}
         if vectors is not None and has_vector is not None:
             sizes |= {len(vectors), len(has_vector)}
@@ -192,7 +201,22 @@ def load(root: Path, collection: str, revision: int, title_weight: int) -> Colle
         vectors,
         has_vector,
         dict(texts["profiles"]),
+        tokens=tokens,
     )
+
+
+def _load_tokens(path: Path, manifest: dict[str, Any], chunks: int) -> TokenCache | None:
+    """The saved token ids (memory-mapped); None where another version (or none) was saved:
+    the next revision is then tokenized in full."""
+    if manifest.get("tokens") != TOKENS_VERSION:
+        return None
+    tokens = np.load(path / "tokens.npy", mmap_mode="r")
+    offsets = np.load(path / "token_offsets.npy", mmap_mode="r")
+    if tokens.dtype != np.int32 or offsets.dtype != np.int64 or len(offsets) != chunks + 1:
+        raise IndexFileError(f"{path}: inconsistent token ids")
+    if int(offsets[0]) != 0 or int(offsets[-1]) != len(tokens):
+        raise IndexFileError(f"{path}: inconsistent token ids")
+    return TokenCache(tokens, offsets)
 
 
 def prune(root: Path, collection: str, current: int, keep: int = KEEP_REVISIONS) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from knowledge.core import metrics
 from knowledge.core.text import light_stem
 from knowledge.core.types import Chunk
-from knowledge.search import index_files
+from knowledge.search import bm25_build, index_files
 from knowledge.search.index_files import CollectionIndex, IndexFileError
 from knowledge.search.store import KnowledgeStore
 from knowledge.search.texts import keyword_text, profile_text
@@ -154,37 +154,73 @@ class MemoryIndexes:
     def _build(
         self, collection: str, revision: int, base: CollectionIndex | None
     ) -> CollectionIndex | None:
-        """The index of the store's chunks (read after ``revision``: at least that new)."""
+        """The index of the store's chunks (read after ``revision``: at least that new). With
+        a ``base`` holding its chunks' token ids only the new chunks are read and tokenized;
+        the BM25 matrix is made again from the token ids (the same as a build from scratch)."""
+        if base is not None and base.tokens is not None:
+            refs = self._store.chunk_refs(collection)
+            if not refs:
+                return None
+            ids = [chunk_id for chunk_id, _ in refs]
+            old_rows = np.asarray([base.rows.get(i, -1) for i in ids], dtype=np.int64)
+            new_ids = [ids[int(r)] for r in np.flatnonzero(old_rows < 0)]
+            new_chunks = self._store.chunks(new_ids)
+            if len(new_chunks) == len(new_ids):  # else changed meanwhile: built from scratch
+                tokenizer = bm25_build.copy_tokenizer(base.tokenizer)
+                texts = [keyword_text(new_chunks[i], self._title_weight) for i in new_ids]
+                new = bm25_build.tokenize(tokenizer, texts)
+                tokens = bm25_build.assemble(base.tokens, old_rows, new)
+                return self._assemble(
+                    collection, revision, base, refs, tokenizer, tokens, new_chunks
+                )
         chunks = self._store.collection_chunks(collection)
         if not chunks:
             return None
-        import bm25s
-        from bm25s.tokenization import Tokenizer
-
-        tokenizer = Tokenizer(stopwords="en")
-        tokens = tokenizer.tokenize(
-            [keyword_text(c, self._title_weight) for c in chunks],
-            return_as="ids",
-            show_progress=False,
+        tokenizer = bm25_build.new_tokenizer()
+        tokens = bm25_build.tokenize(
+            tokenizer, [keyword_text(c, self._title_weight) for c in chunks]
         )
-        bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
-        doc_ids = np.asarray([c.doc_id for c in chunks])
-        by_doc: dict[str, list[Chunk]] = {}
-        for c in chunks:  # in document order: the first chunks open the document
-            by_doc.setdefault(c.doc_id, []).append(c)
-        profile_tokenizer = Tokenizer(stopwords="en")
+        refs = [(c.id, c.doc_id) for c in chunks]
+        by_id = {c.id: c for c in chunks}
+        return self._assemble(collection, revision, base, refs, tokenizer, tokens, by_id)
+
+    def _assemble(
+        self,
+        collection: str,
+        revision: int,
+        base: CollectionIndex | None,
+        refs: list[tuple[str, str]],
+        tokenizer: object,
+        tokens: bm25_build.TokenCache,
+        read: dict[str, Chunk],
+    ) -> CollectionIndex:
+        """The index of the chunks ``refs`` (id, doc id) with their token ids; ``read``: the
+        chunks read from the store (all, or those new since ``base``)."""
+        import bm25s
+
+        vocabulary = tokenizer.get_vocab_dict()  # type: ignore[attr-defined]
+        bm25 = bm25_build.build(tokens, len(vocabulary))
+        ids = [chunk_id for chunk_id, _ in refs]
+        doc_ids = np.asarray([doc_id for _, doc_id in refs])
+        by_doc: dict[str, list[str]] = {}
+        for chunk_id, doc_id in refs:  # in document order: the first chunks open the document
+            by_doc.setdefault(doc_id, []).append(chunk_id)
         known = base.profiles if base is not None else {}
-        profiles = {  # an upload profiles only the new documents
-            members[0].id: known.get(members[0].id) or profile_text(members, self._title_weight)
-            for members in by_doc.values()
-        }
+        profiles = {}  # an upload profiles only the new documents
+        for members in by_doc.values():
+            profile = known.get(members[0])
+            if profile is None:
+                missing = [i for i in members if i not in read]
+                found = {**read, **self._store.chunks(missing)} if missing else read
+                chunks = [found[i] for i in members if i in found]
+                profile = profile_text(chunks, self._title_weight)
+            profiles[members[0]] = profile
+        profile_tokenizer = bm25_build.new_tokenizer()
         profile_tokens = profile_tokenizer.tokenize(
             list(profiles.values()), return_as="ids", show_progress=False
         )
         profile_bm25 = bm25s.BM25()
         profile_bm25.index(profile_tokens, show_progress=False)
-        ids = [c.id for c in chunks]
         vectors = has_vector = None
         if len(ids) <= EXACT_SEARCH_MAX:
             vectors, has_vector = self._vectors(collection, ids, base)
@@ -200,6 +236,7 @@ class MemoryIndexes:
             vectors,
             has_vector,
             profiles,
+            tokens=tokens,
         )
 
     # Refreshing in the background ----------------------------------------------------------
@@ -380,8 +417,10 @@ class MemoryIndexes:
         if index.frequencies is None:
             counts = np.diff(index.bm25.scores["indptr"])  # type: ignore[attr-defined]
             vocabulary = index.tokenizer.get_vocab_dict()  # type: ignore[attr-defined]
-            frequencies = {
-                word: int(counts[i]) for word, i in vocabulary.items() if i < len(counts)
+            frequencies = {  # a word of removed chunks only is still in the vocabulary: 0
+                word: int(counts[i])
+                for word, i in vocabulary.items()
+                if i < len(counts) and counts[i]
             }
             for word, count in list(frequencies.items()):
                 stem = "~" + light_stem(word)

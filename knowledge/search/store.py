@@ -429,6 +429,16 @@ class KnowledgeStore:
                 )
         return found
 
+    def chunk_refs(self, collection: str) -> list[tuple[str, str]]:
+        """(chunk id, doc id) in ``collection_chunks``' order, without the texts."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(ChunkRow.id, ChunkRow.doc_id)
+                .where(ChunkRow.collection == collection)
+                .order_by(ChunkRow.doc_id, ChunkRow.ordinal)
+            )
+            return [(chunk_id, doc_id) for chunk_id, doc_id in rows]
+
     def collection_chunks(self, collection: str) -> list[Chunk]:
         with Session(self.engine) as session:
             rows = session.execute(

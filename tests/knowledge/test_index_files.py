@@ -273,3 +273,170 @@ def test_revisions_above_the_collections_own_are_pruned(hr: Desk):
     shutil.copytree(folder / f"rev-{current}", folder / f"rev-{current + 50}")
     hr.ingest([upload("vpn.pdf", VPN, "Remote Access")], "HR", prepare_search=True)
     assert index_files.revisions(folder) == [current + 1, current]
+
+
+# Incremental rebuilds: token ids kept per chunk, only new chunks read and tokenized ----------
+
+QUESTIONS = (
+    "annual leave days",
+    "expense claims receipts meals",
+    "quokka VPN public network",
+    "parental leave weeks",
+    "nothing matches zzz",
+)
+
+
+def assert_same_answers(built: MemoryIndexes, full: MemoryIndexes, store) -> None:
+    docs = [d.doc_id for d in store.documents(["HR"])]
+    for text in QUESTIONS:
+        assert built.query("HR", text, 10) == full.query("HR", text, 10)
+        assert built.query("HR", text, 10, docs[:1]) == full.query("HR", text, 10, docs[:1])
+        assert built.document_scores("HR", text) == full.document_scores("HR", text)
+    assert built.term_frequency("HR") == full.term_frequency("HR")
+    refs = store.chunk_refs("HR")
+    for vector in store.index.get_vectors("HR", [refs[0][0], refs[-1][0]]).values():
+        assert built.vector_query("HR", vector, 5) == full.vector_query("HR", vector, 5)
+        assert built.vector_query("HR", vector, 5, docs[1:]) == full.vector_query(
+            "HR", vector, 5, docs[1:]
+        )
+
+
+def count_full_reads(monkeypatch, store) -> list[int]:
+    calls: list[int] = []
+    read = store.collection_chunks
+    monkeypatch.setattr(store, "collection_chunks", lambda c: calls.append(1) or read(c))
+    return calls
+
+
+def test_the_bm25_builder_makes_the_scores_bm25s_makes(hr: Desk):
+    import random
+
+    import bm25s
+
+    from knowledge.evaluation.bench import synthetic_page
+    from knowledge.search import bm25_build
+    from knowledge.search.texts import keyword_text
+
+    rng = random.Random(3)
+    texts = [keyword_text(c) for c in hr.store.collection_chunks("HR")]
+    texts += [synthetic_page(rng, f"{i}. Heading") for i in range(300)] + ["", "the of and"]
+    for corpus in (texts, texts[:-2]):  # with and without chunks that have no words
+        tokenizer = bm25_build.new_tokenizer()
+        ids = tokenizer.tokenize(corpus, return_as="ids", show_progress=False)
+        reference = bm25s.BM25()
+        reference.index(ids, show_progress=False)
+        built = bm25_build.build(bm25_build.from_lists(ids), len(tokenizer.get_vocab_dict()))
+        for key in ("data", "indices", "indptr"):
+            assert built.scores[key].dtype == reference.scores[key].dtype
+            assert np.array_equal(built.scores[key], reference.scores[key]), key
+        assert built.scores["num_docs"] == reference.scores["num_docs"]
+        assert built.vocab_dict == reference.vocab_dict
+
+
+def test_an_upload_replacement_and_deletion_update_the_index_like_a_full_build(
+    hr: Desk, monkeypatch
+):
+    store, keywords = hr.store, hr.retriever.keywords
+    assert keywords._indexes["HR"].tokens is not None
+    full_reads = count_full_reads(monkeypatch, store)
+    leave = ["Annual Leave Policy\n\nEmployees receive 27 days; parental leave is 16 weeks."]
+    changes = [
+        lambda: hr.ingest([upload("vpn.pdf", VPN, "Remote Access")], "HR"),  # added
+        lambda: hr.ingest([upload("leave.pdf", leave, "Leave Policy")], "HR"),  # replaced
+        lambda: store.delete_document(store.find_document("HR", "expenses.pdf").doc_id),
+    ]
+    for change in changes:
+        change()
+        full_reads.clear()  # (the builds from scratch compared with below read them all)
+        keywords.prepare("HR")
+        assert full_reads == []  # only the new chunks were read (and tokenized)
+        full = MemoryIndexes(store)  # from scratch, in this process only
+        assert_same_answers(keywords, full, store)
+        cold = _fresh(hr)  # another process: loads the saved incremental revision
+        cold.prepare("HR")
+        assert cold.made == {"loaded": 1}
+        assert_same_answers(cold, full, store)
+        held, loaded = keywords._indexes["HR"], cold._indexes["HR"]
+        assert held.tokens is not None and loaded.tokens is not None
+        assert np.array_equal(held.tokens.tokens, loaded.tokens.tokens)
+        assert np.array_equal(held.tokens.offsets, loaded.tokens.offsets)
+        assert loaded.tokenizer.get_vocab_dict() == held.tokenizer.get_vocab_dict()
+    assert hr.retriever.keywords.made == {"built": 4}
+    # the token ids kept are those of the chunks' texts (the vocabulary only grew)
+    index = keywords._indexes["HR"]
+    words = {i: w for w, i in index.tokenizer.get_vocab_dict().items()}
+    fresh = bm25_tokenizer_words([c for c in store.collection_chunks("HR")])
+    kept = [
+        [
+            words[int(t)]
+            for t in index.tokens.tokens[index.tokens.offsets[r] : index.tokens.offsets[r + 1]]
+        ]
+        for r in range(len(index.ids))
+    ]
+    assert kept == fresh
+
+
+def bm25_tokenizer_words(chunks) -> list[list[str]]:
+    from knowledge.search import bm25_build
+    from knowledge.search.texts import keyword_text
+
+    tokenizer = bm25_build.new_tokenizer()
+    return tokenizer.tokenize(
+        [keyword_text(c) for c in chunks], return_as="string", show_progress=False
+    )
+
+
+def test_a_cold_process_updates_a_loaded_revision_without_reading_every_chunk(
+    hr: Desk, monkeypatch
+):
+    worker = _fresh(hr)
+    worker.prepare("HR")  # loaded, with the token ids saved
+    hr.ingest([upload("vpn.pdf", VPN, "Remote Access")], "HR")
+    full_reads = count_full_reads(monkeypatch, hr.store)
+    worker.prepare("HR")
+    assert worker.made == {"loaded": 1, "built": 1} and full_reads == []
+    assert_same_answers(worker, MemoryIndexes(hr.store), hr.store)
+
+
+@pytest.mark.parametrize("cache", ["other version", "none saved", "nothing held"])
+def test_without_usable_token_ids_the_index_is_built_in_full(hr: Desk, monkeypatch, cache: str):
+    folder = _folder(hr) / f"rev-{hr.store.revision('HR')}"
+    manifest = folder / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    meta["tokens"] = 99 if cache == "other version" else None
+    manifest.write_text(json.dumps(meta))
+    if cache == "nothing held":
+        shutil.rmtree(_folder(hr))
+    worker = _fresh(hr)
+    if cache != "nothing held":
+        worker.prepare("HR")
+        assert worker._indexes["HR"].tokens is None
+    hr.ingest([upload("vpn.pdf", VPN, "Remote Access")], "HR")
+    full_reads = count_full_reads(monkeypatch, hr.store)
+    worker.prepare("HR")
+    assert full_reads == [1]
+    assert worker._indexes["HR"].tokens is not None  # the next revision is incremental again
+    assert_same_answers(worker, MemoryIndexes(hr.store), hr.store)
+
+
+def test_the_token_ids_of_a_new_revision_are_the_old_rows_and_the_new_ones():
+    from knowledge.search import bm25_build
+
+    rng = np.random.default_rng(0)
+    old_lists = [list(rng.integers(0, 50, rng.integers(0, 6))) for _ in range(50)]
+    new_lists = [list(rng.integers(0, 50, rng.integers(0, 6))) for _ in range(7)]
+    old = bm25_build.from_lists(old_lists)
+    for trial in range(200):  # kept in order or shuffled, new rows anywhere (also at the end)
+        kept = rng.choice(50, int(rng.integers(0, 50)), replace=False)
+        rows = list(kept if trial % 2 else np.sort(kept))
+        for _ in range(int(rng.integers(0, 8))):
+            rows.insert(int(rng.integers(0, len(rows) + 1)), -1)
+        rows += [49, -1] if trial % 5 == 0 else []
+        fresh = iter(new_lists)
+        expected = [old_lists[r] if r >= 0 else next(fresh, []) for r in rows]
+        added = [e for r, e in zip(rows, expected, strict=True) if r < 0]
+        got = bm25_build.assemble(
+            old, np.asarray(rows, dtype=np.int64), bm25_build.from_lists(added)
+        )
+        offsets = got.offsets
+        assert [list(got.tokens[offsets[i] : offsets[i + 1]]) for i in range(len(rows))] == expected
