@@ -41,10 +41,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"queued    {job.file_name} (job {job.job_id})")
         return 0
     try:
-        finished = iter(_wait(desk, jobs, quiet=args.json))
+        finished = iter(wait_jobs(desk, jobs, quiet=args.json))
     finally:
         desk.close()
-    reports = [item if not isinstance(item, Upload) else _report(next(finished)) for item in items]
+    reports = [
+        item if not isinstance(item, Upload) else job_report(next(finished)) for item in items
+    ]
     if args.json:
         common.print_json({"reports": [asdict(r) for r in reports]})
     else:
@@ -55,7 +57,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in reports) else 0
 
 
-def _report(job: IngestJob) -> IngestReport:
+def job_report(job: IngestJob) -> IngestReport:
     from knowledge.core.types import IngestReport
 
     if job.report is not None:
@@ -63,7 +65,7 @@ def _report(job: IngestJob) -> IngestReport:
     return IngestReport(job.file_name, job.collection, "failed", reason=job.error or job.state)
 
 
-def _wait(desk: Desk, jobs: list[IngestJob], *, quiet: bool) -> list[IngestJob]:
+def wait_jobs(desk: Desk, jobs: list[IngestJob], *, quiet: bool) -> list[IngestJob]:
     """The jobs once each has ended, in their order; progress on stderr."""
     from tqdm import tqdm
 

@@ -15,6 +15,7 @@ from knowledge.cli.contracts import add_clause_commands
 from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.cli.jobs import add_job_commands
+from knowledge.cli.sync import add_sync_commands
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import load_settings
 
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_job_commands(sub)
+    add_sync_commands(sub)
 
     p = sub.add_parser("search", help="retrieve passages (no model)")
     p.add_argument("query")
