@@ -185,8 +185,14 @@ def run_sync(
     """Carry ``plan`` out: delete the missing documents (only with ``delete``; first, so that
     a file copied from a deleted one is ingested, not taken for its duplicate), ingest the new
     and changed files as jobs of ``owner`` (default "sync:<os user>"), one file read at a time,
-    and wait for them."""
+    and wait for them. A folder without any PDF deletes nothing (KdeskError)."""
     owner = owner or f"sync:{os_user()}"
+    missing = [item for item in plan.items if item.action == "missing"]
+    if delete and missing and all(item.path is None for item in plan.items):
+        raise KdeskError(  # an unmounted share looks like an empty folder
+            f"{plan.folder} holds no PDF files (is the share mounted?): nothing is deleted "
+            f"from {plan.collection}."
+        )
     outcomes: dict[int, SyncOutcome] = {}
     for n, item in enumerate(plan.items):
         if item.action == "missing" and delete and item.doc_id:

@@ -149,6 +149,10 @@ def test_kdesk_sync_json_lock_and_bad_folder(
 
     assert main(["sync", str(tmp_path / "nowhere"), "--collection", "Policies"]) == 2
     assert "No such folder" in capsys.readouterr().err
+    (tmp_path / "unmounted").mkdir()
+    assert main(["sync", str(tmp_path / "unmounted"), "--collection", "Policies", "--delete"]) == 2
+    assert "is the share mounted?" in capsys.readouterr().err
+    assert len(desk.store.documents(["Policies"])) == 2, "nothing deleted"
 
     (share / "broken.pdf").write_bytes(b"not really a PDF")
     assert main(["sync", str(share), "--collection", "Policies", "--json"]) == 1
