@@ -185,10 +185,10 @@ class Desk:
         return self._runner
 
     def _warm_up(self) -> None:
+        """The model's first query here; building the retriever starts its refresher, which
+        loads every collection's indexes (from disk where saved) in its own thread."""
         try:
-            self.embedder.embed_query("warm up")
-            for collection in self.store.collection_names():
-                self.retriever.keywords.prepare(collection)
+            self.retriever.embedder.embed_query("warm up")
         except Exception:  # noqa: BLE001 - the first question will try again, and say why
             logging.getLogger("kdesk.desk").warning("warm-up failed", exc_info=True)
 
