@@ -15,6 +15,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ingest.document import Page
 from ingest.lines import (
     _KEYWORD_LEVELS,
     _LIST_ITEM,
@@ -30,7 +31,6 @@ from ingest.lines import (
     _lines,
     _table_runs,
 )
-from ingest.pdf import Page
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.pdf import Page
+from ingest.document import Page
 
 PAGE_SEPARATOR = "\n\n"
 

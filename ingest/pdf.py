@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
+from ingest.document import DocumentError, Page, ParsedDocument
 from ingest.pdf_text import choose_title, normalise_page_text, remove_running_lines
 
 Engine = Literal["pdfium", "pypdf"]
 
 
-class PdfError(Exception):
+class PdfError(DocumentError):
     """A file that cannot be read as a PDF with text; ``str(err)`` is shown to users."""
-
-    reason = "unreadable"
 
 
 class NotAPdfError(PdfError):
@@ -52,28 +51,6 @@ class TooLargeError(PdfError):
         self.unit = unit  # "bytes" or "pages"
 
 
-@dataclass(frozen=True)
-class Page:
-    number: int  # 1-based
-    text: str
-
-
-@dataclass(frozen=True)
-class ParsedPdf:
-    title: str
-    pages: tuple[Page, ...]
-    sha256: str
-    engine: str = ""  # the engine whose text this is (the other one if the first failed)
-
-    @property
-    def page_count(self) -> int:
-        return len(self.pages)
-
-    @property
-    def pages_without_text(self) -> tuple[int, ...]:
-        return tuple(p.number for p in self.pages if not p.text.strip())
-
-
 def parse_pdf(
     data: bytes,
     file_name: str,
@@ -81,7 +58,7 @@ def parse_pdf(
     engine: Engine = "pdfium",
     max_bytes: int | None = None,
     max_pages: int | None = None,
-) -> ParsedPdf:
+) -> ParsedDocument:
     """Extract clean per-page text, a title and a checksum; raise a ``PdfError`` otherwise.
 
     If the chosen engine finds the file damaged, the other engine gets one try before the
@@ -101,7 +78,7 @@ def parse_pdf(
         raise NoTextError(
             f'"{name}" has no extractable text: it looks scanned; OCR is not supported.'
         )
-    return ParsedPdf(
+    return ParsedDocument(
         title=choose_title(raw.metadata_title, texts, name),
         pages=tuple(Page(number, text) for number, text in enumerate(texts, start=1)),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ingest.clauses.extract import ClauseCandidate
 from ingest.clauses.segments import segment_pages
 from ingest.clauses.values import normalised_value
-from ingest.pdf import Page
+from ingest.document import Page
 
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "Parties": (r"\bby and (?:between|among)\b", r"\bbetween\b.*\b(?:inc|llc|ltd|corporation)\b"),

@@ -18,7 +18,7 @@ import numpy as np
 from ingest.clauses.rules import agreement_date_span, effective_date_spans, party_spans
 from ingest.clauses.segments import Segment, segment_pages
 from ingest.clauses.values import normalised_value
-from ingest.pdf import Page
+from ingest.document import Page
 
 CATEGORIES: tuple[str, ...] = (
     "Parties", "Agreement Date", "Effective Date", "Expiration Date", "Renewal Term",

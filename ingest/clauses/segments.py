@@ -15,8 +15,8 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ingest.document import Page
 from ingest.lines import PAGE_SEPARATOR, document_text
-from ingest.pdf import Page
 
 LONG_SEGMENT_TOKENS = 90  # sentences longer than this are cut at semicolons
 MAX_CONTEXT_CHARS = 80

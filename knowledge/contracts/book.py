@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ingest.clauses.extract import CATEGORIES, ClauseCandidate, ClauseScorer, extract_clauses
 from ingest.clauses.model import ClauseModel
 from ingest.clauses.rules import looks_like_contract
-from ingest.pdf import Page
+from ingest.document import Page
 from knowledge.contracts.tables import ClauseReviewRow, ClauseRow, ContractRow
 from knowledge.core.errors import KdeskError, NotFoundError, SettingsError
 from knowledge.core.exports import csv_bytes, xlsx_bytes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypedDict
@@ -40,11 +40,21 @@ class Chunk:
     content_hash: str
     page_break: int | None = None  # offset in ``text`` where page_end begins
     sentences: tuple[tuple[int, int], ...] = ()  # (start, end) in ``text`` of each sentence
+    # of its document's page labels and OCR'd pages (ParsedDocument), those of its own pages
+    page_labels: Mapping[int, str] = field(default_factory=dict, hash=False, compare=False)
+    ocr_pages: Mapping[int, float] = field(default_factory=dict, hash=False, compare=False)
+    media_type: str = "application/pdf"
 
     def page_at(self, offset: int) -> int:
         if self.page_break is not None and offset >= self.page_break:
             return self.page_end
         return self.page_start
+
+    def location(self, page: int | None = None) -> str:
+        """Where ``page`` (default: the first) is, as a citation says it: "p. 3", "slide 3",
+        "Rates, rows 2-41", or the page's heading."""
+        page = self.page_start if page is None else page
+        return self.page_labels.get(page) or f"p. {page}"
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,10 @@ class DocumentInfo:
     pipeline: str = ""  # how it was chunked and embedded; a change means re-ingest
     tags: tuple[str, ...] = ()  # normalised (knowledge.search.filters.normalise_tags)
     instruction_pages: tuple[int, ...] = ()  # text addressed to an AI assistant: never obeyed
+    media_type: str = "application/pdf"
+    page_labels: Mapping[int, str] = field(default_factory=dict, hash=False, compare=False)
+    ocr_pages: Mapping[int, float] = field(default_factory=dict, hash=False, compare=False)
+    supersedes: str | None = None  # the doc_id of the earlier version this one replaces
 
 
 class AnswerStream:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ingest.chunking import ChunkDraft, chunk_pages
-from ingest.pdf import ParsedPdf, PdfError, parse_pdf
+from ingest.document import ParsedDocument
+from ingest.pdf import PdfError, parse_pdf
 from knowledge.core import metrics
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import IngestReport
@@ -315,7 +316,7 @@ class IngestionPipeline:
         self,
         doc_id: str,
         collection: str,
-        parsed: ParsedPdf,
+        parsed: ParsedDocument,
         requested: bool,
         *,
         refresh: bool = True,

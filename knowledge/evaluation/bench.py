@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.pdf import Page, ParsedPdf
+from ingest.document import Page, ParsedDocument
 from knowledge.core.settings import Settings
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import Usage
@@ -161,7 +161,7 @@ def _fill_store(
             spans = sentence_spans(text)  # and sentence vectors near the chunk's, as ingest stores
             near = vectors[i] + rng.normal(0, 0.05, (len(spans), vectors.shape[1]))
             sentences.append((spans, near / np.linalg.norm(near, axis=1, keepdims=True)))
-        parsed = ParsedPdf(f"Synthetic {d}", (Page(1, ""),), f"{d:064x}")
+        parsed = ParsedDocument(f"Synthetic {d}", (Page(1, ""),), f"{d:064x}")
         store.put_document(
             "scale",
             f"synthetic-{d:05}.pdf",

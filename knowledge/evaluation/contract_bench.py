@@ -8,7 +8,8 @@ import time
 
 from ingest.clauses.extract import extract_clauses
 from ingest.clauses.segments import segment_pages
-from ingest.pdf import ParsedPdf, parse_pdf
+from ingest.document import ParsedDocument
+from ingest.pdf import parse_pdf
 from knowledge.contracts.book import load_clause_model
 
 PARTIES = ("Acme Robotics, Inc.", "Northwind Components LLC", "Globex Corporation", "Initech Ltd.")
@@ -53,7 +54,7 @@ def bench_clauses(quick: bool = False) -> dict[str, object]:
 
     rng = random.Random(3)
     count, pages = (2, 5) if quick else (10, 20)
-    parsed: list[ParsedPdf] = [
+    parsed: list[ParsedDocument] = [
         parse_pdf(write_pdf(f"Contract {i}", contract_pages(rng, pages)), f"contract-{i}.pdf")
         for i in range(count)
     ]

@@ -13,7 +13,8 @@ from ingest.clauses.extract import CATEGORIES, ClauseCandidate, extract_clauses
 from ingest.clauses.model import ClauseModel
 from ingest.clauses.scoring import Span, score
 from ingest.clauses.training import TrainingContract
-from ingest.pdf import ParsedPdf, PdfError, parse_pdf
+from ingest.document import ParsedDocument
+from ingest.pdf import PdfError, parse_pdf
 from knowledge.contracts.book import MODEL_PATH, load_clause_model
 from knowledge.core.errors import KdeskError
 
@@ -48,7 +49,7 @@ def train_clause_model(
     return {"model": str(out), "bytes": out.stat().st_size, **model.info}
 
 
-def _parse(path: Path) -> ParsedPdf:
+def _parse(path: Path) -> ParsedDocument:
     try:
         return parse_pdf(path.read_bytes(), path.name)
     except (OSError, PdfError) as exc:

@@ -176,7 +176,7 @@ def upload_in_worker(
     """Another process, like `kdesk worker`: holds the collection's indexes (loaded from disk),
     stores a document, then prepares and saves the new revision's indexes."""
     from ingest.chunking import ChunkDraft
-    from ingest.pdf import Page, ParsedPdf
+    from ingest.document import Page, ParsedDocument
     from knowledge.core.db import make_engine
     from knowledge.search.vectors import ExactIndex
 
@@ -189,7 +189,7 @@ def upload_in_worker(
         ChunkDraft(FRESH_TEXT, 1, 1, (), i * 200, i * 200 + len(FRESH_TEXT), f"fresh-{i}")
         for i in range(len(vectors))
     ]
-    parsed = ParsedPdf("Relocation", (Page(1, FRESH_TEXT),), "f" * 64)
+    parsed = ParsedDocument("Relocation", (Page(1, FRESH_TEXT),), "f" * 64)
     with keywords.changing(collection):
         store.put_document(collection, "fresh.pdf", parsed, drafts, vectors, b"%PDF-1.4")
         _event("committed")

@@ -3,9 +3,11 @@ their conversion to our own types."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
@@ -19,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ingest.chunking import ChunkDraft
+from ingest.document import PDF
 from ingest.instructions import addresses_assistant
 from knowledge.core.db import Base, UTCDateTime
 from knowledge.core.text import sentence_spans
@@ -50,6 +53,13 @@ class DocumentRow(Base):
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: none
     # JSON list of the pages with text addressed to an AI assistant (flagged at ingest)
     instruction_pages: Mapped[str | None] = mapped_column(Text, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)  # NULL: a PDF
+    # JSON {page number: label} where a page is a slide, a block of a sheet's rows, a section
+    page_labels: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # JSON {page number: mean OCR word confidence 0-100} of the pages read from their image
+    ocr_pages: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the doc_id of the earlier version this document replaces as the current one
+    supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class ChunkRow(Base):
@@ -135,7 +145,22 @@ def _document_info(row: DocumentRow) -> DocumentInfo:
         pdf_path=row.pdf_path,
         tags=tuple(json.loads(row.tags or "[]")),
         instruction_pages=tuple(json.loads(row.instruction_pages or "[]")),
+        media_type=row.media_type or PDF,
+        page_labels=_int_keys(row.page_labels),
+        ocr_pages=_int_keys(row.ocr_pages),
+        supersedes=row.supersedes,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _int_keys(mapping_json: str | None) -> dict[int, Any]:
+    """A JSON object with page numbers as keys (JSON keys are strings); cached because every
+    chunk of a document carries its document's labels."""
+    return {int(k): v for k, v in json.loads(mapping_json or "{}").items()}
+
+
+def _pages_of(mapping: dict[int, Any], first: int, last: int) -> dict[int, Any]:
+    return {p: mapping[p] for p in range(first, last + 1) if p in mapping}
 
 
 def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
@@ -154,4 +179,7 @@ def _chunk(row: ChunkRow, doc: DocumentRow) -> Chunk:
         content_hash=row.content_hash,
         page_break=row.page_break,
         sentences=tuple((a, b) for a, b in json.loads(row.sentence_spans or "[]")),
+        page_labels=_pages_of(_int_keys(doc.page_labels), row.page_start, row.page_end),
+        ocr_pages=_pages_of(_int_keys(doc.ocr_pages), row.page_start, row.page_end),
+        media_type=doc.media_type or PDF,
     )

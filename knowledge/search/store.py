@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
-from ingest.pdf import ParsedPdf
+from ingest.document import ParsedDocument
 from knowledge.core.db import utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
@@ -181,7 +181,7 @@ class KnowledgeStore:
         self,
         collection: str,
         file_name: str,
-        parsed: ParsedPdf,
+        parsed: ParsedDocument,
         drafts: Sequence[ChunkDraft],
         vectors: np.ndarray,
         pdf_bytes: bytes,
@@ -252,7 +252,7 @@ class KnowledgeStore:
         file_name: str,
         doc_id: str,
         version: int,
-        parsed: ParsedPdf,
+        parsed: ParsedDocument,
         drafts: Sequence[ChunkDraft],
         ids: Sequence[str],
         pdf_path: Path,
@@ -279,6 +279,9 @@ class KnowledgeStore:
                 pdf_path=str(pdf_path),
                 pipeline=pipeline,
                 instruction_pages=json.dumps(instruction_pages(drafts)),
+                media_type=parsed.media_type,
+                page_labels=json.dumps(parsed.page_labels) if parsed.page_labels else None,
+                ocr_pages=json.dumps(parsed.ocr_pages) if parsed.ocr_pages else None,
             )
             if tags is not None or not existing:  # a replaced version keeps its tags
                 values["tags"] = json.dumps(list(tags or ()))

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import pytest
 
 from ingest.chunking import ChunkDraft, chunk_pages
+from ingest.document import Page
 from ingest.lines import document_text
-from ingest.pdf import Page, parse_pdf
+from ingest.pdf import parse_pdf
 from tests.pdfs import make_pdf
 
 SIZE, OVERLAP = 900, 120

@@ -26,7 +26,8 @@ from ingest.clauses.values import (
     normalised_value,
     party_name,
 )
-from ingest.pdf import Page, parse_pdf
+from ingest.document import Page
+from ingest.pdf import parse_pdf
 from tests.contract_samples import GOVERNING_LAW_PAGE, RENEWAL_PAGE, contract_pdf, supply_agreement
 
 MODEL = Path(__file__).resolve().parents[2] / "knowledge" / "contracts" / "clauses.npz"

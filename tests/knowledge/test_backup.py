@@ -175,7 +175,7 @@ def release_backup(archive: Path, out: Path, tmp: Path) -> Path:
     members = {name: tmp / name for name in manifest.pop("members")}
     dropped = {
         "chunks": ("sentence_spans", "sentence_vectors"),
-        "documents": ("instruction_pages",),
+        "documents": ("instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"),
     }
     for table, columns in dropped.items():
         path = tmp / "tables" / f"{table}.jsonl"

@@ -57,7 +57,7 @@ RELEASE_TABLES = {
 HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes"}  # revision 3
 NEW_COLUMNS = {
     "chunks": {"sentence_spans", "sentence_vectors"},
-    "documents": {"instruction_pages"},
+    "documents": {"instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"},
 }
 ALICE_PASSWORD = "correct horse battery"  # the fixture's local account
 HEAD = head_revision()
