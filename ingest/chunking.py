@@ -67,7 +67,7 @@ def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -
     if size < 1 or not 0 <= overlap < size:
         raise ValueError(f"need size >= 1 and 0 <= overlap < size (got {size=}, {overlap=})")
     layout = _Layout.of(pages)
-    pieces = list(_Segmenter(layout, size).pieces())
+    pieces = list(_Segmenter(layout, size, [page.headings for page in pages]).pieces())
     spans = _Packer(pieces, layout, size, overlap).spans()
     return [_draft(layout, pages, span) for span in spans]
 
@@ -105,6 +105,9 @@ class _Piece:
     is_heading: bool = False
 
 
+# How readers of formats with tables (DOCX, HTML, sheets) separate a row's cells.
+CELL_SEPARATOR = " | "
+
 # --- line classification -----------------------------------------------------------------
 
 _KEYWORD_LEVELS |= {"annex": 1, "exhibit": 1, "section": 2, "item": 2, "note": 2}
@@ -124,11 +127,17 @@ _ABBREVIATIONS = frozenset(
 class _Segmenter:
     """Walks the document line by line and yields pieces in order."""
 
-    def __init__(self, layout: _Layout, size: int) -> None:
+    def __init__(
+        self,
+        layout: _Layout,
+        size: int,
+        known: Sequence[tuple[tuple[int, str], ...] | None] = (),
+    ) -> None:
         self.layout = layout
         self.text = layout.text
         self.size = size
         self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
+        self.known = list(known)  # per page: the headings its format marks, or None
 
     def pieces(self) -> Iterator[_Piece]:
         for page in range(len(self.layout.page_starts)):
@@ -136,6 +145,10 @@ class _Segmenter:
 
     def _page_pieces(self, page: int) -> Iterator[_Piece]:
         lines = _lines(self.layout, page)
+        known = self.known[page] if page < len(self.known) else None
+        if known is not None:
+            yield from self._marked_page_pieces(lines, list(known), page)
+            return
         tables = _table_runs(lines)
         # Entries of a table of contents look like headings but must not become the path.
         toc_page = sum(1 for line in lines if _is_toc_entry(line.text)) >= MIN_TOC_ENTRIES
@@ -159,13 +172,43 @@ class _Segmenter:
             i, after_heading = i + 1, False
         yield from self._paragraph(paragraph.take(), page)
 
+    def _marked_page_pieces(
+        self, lines: list[_Line], headings: list[tuple[int, str]], page: int
+    ) -> Iterator[_Piece]:
+        """A page whose format marks its headings: those lines (in order) are the headings,
+        blank lines end paragraphs, and consecutive cell rows ("a | b") are one table."""
+        paragraph: list[_Line] = []
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if headings and line.text == headings[0][1]:
+                yield from self._paragraph(paragraph, page)
+                paragraph = []
+                i = yield from self._heading(lines, i, headings.pop(0)[0], page, wrapped=False)
+                continue
+            if CELL_SEPARATOR in line.text:
+                yield from self._paragraph(paragraph, page)
+                paragraph, end = [], i + 1
+                while end < len(lines) and _continues_table(lines[end]):
+                    end += 1
+                yield from self._table(lines[i:end], page)
+                i = end
+                continue
+            if line.blank_before:
+                yield from self._paragraph(paragraph, page)
+                paragraph = []
+            paragraph.append(line)
+            i += 1
+        yield from self._paragraph(paragraph, page)
+
     def _heading(
-        self, lines: list[_Line], i: int, level: int, page: int
+        self, lines: list[_Line], i: int, level: int, page: int, *, wrapped: bool = True
     ) -> Generator[_Piece, None, int]:
         """Yield one heading piece (wrapped heading lines merged); return the next index."""
         end = i + 1
         while (
-            end < len(lines)
+            wrapped
+            and end < len(lines)
             and end - i < 3
             and not lines[end].blank_before
             and _continues_heading(lines[end - 1].text, lines[end].text)
@@ -212,6 +255,10 @@ class _Segmenter:
             self.text, start, end, self.size, boundary
         ):
             yield _Piece(piece_start, piece_end, piece_boundary, page, path)
+
+
+def _continues_table(line: _Line) -> bool:
+    return CELL_SEPARATOR in line.text and not line.blank_before
 
 
 class _Paragraph:

@@ -1,9 +1,10 @@
-"""Knowledge: upload PDFs into collections (as background jobs), watch their progress and
-reports, manage documents."""
+"""Knowledge: upload documents (PDF, Office files, web pages, text) into collections (as
+background jobs), watch their progress and reports, manage documents."""
 
 import pandas as pd
 import streamlit as st
 
+from ingest.reader import LEGACY_SUFFIXES, SUPPORTED_SUFFIXES
 from knowledge.core.errors import KdeskError
 from knowledge.desk.ingestion import Upload
 from knowledge.search.filters import tags_from_text
@@ -19,7 +20,14 @@ collections = me.upload_collections()  # where the user's roles may upload
 with st.form("upload", clear_on_submit=True):
     choice = st.selectbox("Collection", [*collections, NEW], key="collection_choice")
     new_name = st.text_input("New collection name", key="new_collection")
-    files = st.file_uploader("PDF files", type=["pdf"], accept_multiple_files=True, key="files")
+    files = st.file_uploader(
+        "Documents",
+        # legacy Office files too, so that their report says how to convert them
+        type=[s.lstrip(".") for s in (*SUPPORTED_SUFFIXES, *LEGACY_SUFFIXES)],
+        accept_multiple_files=True,
+        key="files",
+        help="PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), CSV, HTML, Markdown, text",
+    )
     tag_text = st.text_input(
         "Tags (optional, comma-separated)",
         key="upload_tags",
@@ -36,7 +44,7 @@ if submitted:
     if not target:
         st.error("Give the new collection a name.")
     elif not files:
-        st.error("Choose at least one PDF file.")
+        st.error("Choose at least one file.")
     else:
         try:
             tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is queued

@@ -23,12 +23,13 @@ WORKER_HINT_AFTER_S = 15.0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from knowledge.desk.ingestion import Upload, pdfs_under
+    from ingest.reader import supported_list
+    from knowledge.desk.ingestion import Upload, documents_under
 
     desk = common.open_desk()
-    files = pdfs_under(args.paths)
+    files = documents_under(args.paths)
     if not files:
-        raise KdeskError("No PDF files found in the given paths.")
+        raise KdeskError(f"No documents ({supported_list()}) found in the given paths.")
     items = desk.read_files(files, args.collection)
     uploads = [item for item in items if isinstance(item, Upload)]
     owner = f"cli:{getpass.getuser()}"
@@ -126,7 +127,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def add_job_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("ingest", help="add PDF files or folders to a collection (as jobs)")
+    p = sub.add_parser(
+        "ingest", help="add documents (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT) or folders"
+    )
     p.add_argument("paths", nargs="+")
     p.add_argument("--collection")
     p.add_argument(

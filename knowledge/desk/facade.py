@@ -30,7 +30,14 @@ from knowledge.contracts.book import (
     ReviewEvent,
 )
 from knowledge.core.errors import NotFoundError, PermissionDeniedError
-from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.core.types import (
+    AnswerStream,
+    Chunk,
+    DocumentInfo,
+    IngestReport,
+    Requester,
+    ScoredChunk,
+)
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
@@ -124,6 +131,13 @@ class UserDesk:
                 self._audit("permission_denied", f"document:{doc_id}", outcome="denied")
             raise NotFoundError(f"No document with id {doc_id}.")
         return info
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """The stored chunks of a document the user may read, in order (for the viewer)."""
+        info = self.document(doc_id)
+        ids = self.desk.store.chunk_ids(info.collection, [doc_id])
+        found = self.desk.store.chunks(ids)
+        return [found[i] for i in ids if i in found]
 
     # Questions -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""What ingestion hands around: uploads, progress events, the PDFs under given paths, the
+"""What ingestion hands around: uploads, progress events, the documents under given paths, the
 observed report of each file, and the embedding of a document's chunks and sentences."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ingest.chunking import ChunkDraft, chunk_pages
-from ingest.document import ParsedDocument
-from ingest.pdf import PdfError, parse_pdf
+from ingest.document import PDF, DocumentError, ParsedDocument
+from ingest.reader import SUPPORTED_SUFFIXES, read_document
 from knowledge.core import metrics
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import IngestReport
@@ -52,13 +52,16 @@ class Upload:
     tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
 
 
-def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to the PDFs inside them (recursively, sorted)."""
+def documents_under(
+    paths: Iterable[str | Path], suffixes: Sequence[str] = SUPPORTED_SUFFIXES
+) -> list[Path]:
+    """Files as given, folders expanded to the files of a supported type inside them
+    (recursively, sorted)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf"))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes))
         else:
             found.append(path)
     return found
@@ -210,14 +213,15 @@ class IngestionPipeline:
 
         report("reading", 0.0)
         try:
-            parsed = parse_pdf(
+            parsed = read_document(
                 upload.data,
                 name,
-                engine=s.pdf_engine,
+                pdf_engine=s.pdf_engine,
                 max_bytes=s.max_upload_mb * 1024 * 1024,
                 max_pages=s.max_pages,
+                block_chars=s.chunk_size,
             )
-        except PdfError as exc:
+        except DocumentError as exc:
             return failed(str(exc))
         existing = self.desk.store.find_document(collection, name)
         pipeline = self.desk.pipeline_fingerprint()
@@ -286,8 +290,9 @@ class IngestionPipeline:
         warnings = []
         if parsed.pages_without_text:
             missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
+            scanned = " (scanned?)" if parsed.media_type == PDF else ""
             warnings.append(
-                f"{len(parsed.pages_without_text)} page(s) without text (scanned?): {missing}"
+                f"{len(parsed.pages_without_text)} page(s) without text{scanned}: {missing}"
             )
         flagged = self.desk.store.document(doc_id).instruction_pages
         if flagged:

@@ -29,7 +29,7 @@ from knowledge.desk.ingestion import (
     IngestionPipeline,
     ProgressCallback,
     Upload,
-    pdfs_under,
+    documents_under,
 )
 from knowledge.desk.jobs import IngestJob, JobBook
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
@@ -362,7 +362,7 @@ class Desk:
         prepare_search: bool = False,
     ) -> list[IngestReport]:
         target = collection or self.settings.default_collection
-        uploads = self.read_files(pdfs_under(paths), target)
+        uploads = self.read_files(documents_under(paths), target)
         return self.ingest(uploads, target, progress, tags=tags, prepare_search=prepare_search)
 
     def read_files(

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
 from ingest.document import ParsedDocument
+from ingest.reader import suffix_for
 from knowledge.core.db import utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
@@ -201,8 +202,10 @@ class KnowledgeStore:
         doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
         version = self._version(doc_id) + 1 if existing else 1
         ids = [f"{doc_id}-v{version}-{i}" for i in range(len(drafts))]
-        pending = self._begin_write(writer, collection, ids, self._pdf_path(doc_id, version))
-        pdf_path = self._save_pdf(doc_id, version, pdf_bytes)
+        suffix = suffix_for(parsed.media_type)
+        path = self._pdf_path(doc_id, version, suffix)
+        pending = self._begin_write(writer, collection, ids, path)
+        pdf_path = self._save_pdf(path, pdf_bytes)
         self.index.add(collection, ids, vectors)
         try:
             old_ids = self._swap_in(
@@ -235,12 +238,12 @@ class KnowledgeStore:
             row = session.get(DocumentRow, doc_id)
             return row.version if row else 0
 
-    def _pdf_path(self, doc_id: str, version: int) -> Path:
-        return self.files_dir / f"{doc_id}-v{version}.pdf"
+    def _pdf_path(self, doc_id: str, version: int, suffix: str = ".pdf") -> Path:
+        """Where the original file is kept (``pdf_path``: the column predates other formats)."""
+        return self.files_dir / f"{doc_id}-v{version}{suffix}"
 
-    def _save_pdf(self, doc_id: str, version: int, data: bytes) -> Path:
+    def _save_pdf(self, path: Path, data: bytes) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self._pdf_path(doc_id, version)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)

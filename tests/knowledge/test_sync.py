@@ -27,7 +27,7 @@ def share(tmp_path: Path) -> Path:
     (folder / "hr").mkdir(parents=True)
     (folder / "travel.pdf").write_bytes(pdf("Travel"))
     (folder / "hr" / "leave.pdf").write_bytes(pdf("Leave"))
-    (folder / "notes.txt").write_text("not a PDF, not synced")
+    (folder / "setup.exe").write_bytes(b"MZ not a document, not synced")
     return folder
 
 

@@ -120,7 +120,7 @@ def test_upload_needs_a_collection_name_and_a_file(knowledge, data_dir: Path):
     assert [e.value for e in at.error] == ["Give the new collection a name."]
 
     upload(at, [], "HR", wait=False)
-    assert [e.value for e in at.error] == ["Choose at least one PDF file."]
+    assert [e.value for e in at.error] == ["Choose at least one file."]
     assert stored(data_dir).store.documents() == []
 
 
