@@ -103,6 +103,7 @@ class _Piece:
     page: int  # index into pages
     heading_path: tuple[str, ...]
     is_heading: bool = False
+    starts_section: bool = False  # the marked heading a page begins with: a chunk starts here
 
 
 # How readers of formats with tables (DOCX, HTML, sheets) separate a row's cells.
@@ -184,7 +185,11 @@ class _Segmenter:
             if headings and line.text == headings[0][1]:
                 yield from self._paragraph(paragraph, page)
                 paragraph = []
-                i = yield from self._heading(lines, i, headings.pop(0)[0], page, wrapped=False)
+                self._push_heading(headings.pop(0)[0], line.text)
+                starts = i == 0 and page > 0  # a section, a slide: chunks of its own
+                path = self.path()
+                yield _Piece(line.start, line.end, Boundary.HEADING, page, path, True, starts)
+                i += 1
                 continue
             if CELL_SEPARATOR in line.text:
                 yield from self._paragraph(paragraph, page)
@@ -202,13 +207,12 @@ class _Segmenter:
         yield from self._paragraph(paragraph, page)
 
     def _heading(
-        self, lines: list[_Line], i: int, level: int, page: int, *, wrapped: bool = True
+        self, lines: list[_Line], i: int, level: int, page: int
     ) -> Generator[_Piece, None, int]:
         """Yield one heading piece (wrapped heading lines merged); return the next index."""
         end = i + 1
         while (
-            wrapped
-            and end < len(lines)
+            end < len(lines)
             and end - i < 3
             and not lines[end].blank_before
             and _continues_heading(lines[end - 1].text, lines[end].text)
@@ -396,7 +400,9 @@ class _Packer:
                 if piece.end > widest_end or not self._too_small(first, end):
                     return self._best_cut(first, end)
                 budget_end = widest_end
-            if piece.is_heading and self._heading_may_start_chunk(first, end):
+            if piece.is_heading and (
+                piece.starts_section or self._heading_may_start_chunk(first, end)
+            ):
                 return end
             end += 1
         return end

@@ -28,7 +28,7 @@ TEXT = "text/plain"
 CSV = "text/csv"
 
 _DROPPED = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg"]
-_DROPPED += ["canvas", "head", "select", "button"]
+_DROPPED += ["canvas", "head", "select", "button", "nav"]  # code, controls, menus
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BLOCKS = frozenset(
     {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "section"}

@@ -243,4 +243,4 @@ def _title(metadata_title: str, pages: list[Page], name: str, plain: bool) -> st
     line), else a title from the file name."""
     heading = next((text for page in pages for _, text in page.headings or ()), "")
     first_page = [pages[0].text] if plain else []
-    return choose_title(metadata_title or heading, first_page, name)
+    return choose_title(metadata_title or heading, first_page, PurePosixPath(name).stem)
