@@ -53,7 +53,7 @@ def page_part(chunk: Chunk, page: int) -> tuple[int, int] | None:
         if page == chunk.page_end:
             start += chunk.page_break
         else:
-            end = chunk.char_start + chunk.page_break
+            end = chunk.char_start + len(chunk.text[: chunk.page_break].rstrip())
     return start, end
 
 
