@@ -31,6 +31,7 @@ from ingest.lines import (
     _lines,
     _table_runs,
 )
+from ingest.marked import Headings, cell_table_runs, marked_headings
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,8 @@ class _Piece:
     page: int  # index into pages
     heading_path: tuple[str, ...]
     is_heading: bool = False
-    starts_section: bool = False  # the marked heading a page begins with: a chunk starts here
+    starts_section: bool = False  # a marked heading that begins a page (a section, a slide)
 
-
-# How readers of formats with tables (DOCX, HTML, sheets) separate a row's cells.
-CELL_SEPARATOR = " | "
 
 # --- line classification -----------------------------------------------------------------
 
@@ -128,17 +126,12 @@ _ABBREVIATIONS = frozenset(
 class _Segmenter:
     """Walks the document line by line and yields pieces in order."""
 
-    def __init__(
-        self,
-        layout: _Layout,
-        size: int,
-        known: Sequence[tuple[tuple[int, str], ...] | None] = (),
-    ) -> None:
+    def __init__(self, layout: _Layout, size: int, marked: Sequence[Headings | None] = ()) -> None:
         self.layout = layout
         self.text = layout.text
         self.size = size
         self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
-        self.known = list(known)  # per page: the headings its format marks, or None
+        self.marked = list(marked)  # per page: the headings its format marks, else None
 
     def pieces(self) -> Iterator[_Piece]:
         for page in range(len(self.layout.page_starts)):
@@ -146,11 +139,9 @@ class _Segmenter:
 
     def _page_pieces(self, page: int) -> Iterator[_Piece]:
         lines = _lines(self.layout, page)
-        known = self.known[page] if page < len(self.known) else None
-        if known is not None:
-            yield from self._marked_page_pieces(lines, list(known), page)
-            return
-        tables = _table_runs(lines)
+        marked = self._marked(page)
+        tables = _table_runs(lines) if marked is None else cell_table_runs(lines)
+        levels = {} if marked is None else marked_headings(lines, marked)
         # Entries of a table of contents look like headings but must not become the path.
         toc_page = sum(1 for line in lines if _is_toc_entry(line.text)) >= MIN_TOC_ENTRIES
         paragraph = _Paragraph()
@@ -162,6 +153,8 @@ class _Segmenter:
                 i, after_heading = tables[i], False
                 continue
             level = None if toc_page else _heading_level_at(lines, i, after_heading)
+            if marked is not None:
+                level = levels.get(i)
             if level is not None:
                 yield from self._paragraph(paragraph.take(), page)
                 i = yield from self._heading(lines, i, level, page)
@@ -172,39 +165,6 @@ class _Segmenter:
             paragraph.add(lines[i])
             i, after_heading = i + 1, False
         yield from self._paragraph(paragraph.take(), page)
-
-    def _marked_page_pieces(
-        self, lines: list[_Line], headings: list[tuple[int, str]], page: int
-    ) -> Iterator[_Piece]:
-        """A page whose format marks its headings: those lines (in order) are the headings,
-        blank lines end paragraphs, and consecutive cell rows ("a | b") are one table."""
-        paragraph: list[_Line] = []
-        i = 0
-        while i < len(lines):
-            line = lines[i]
-            if headings and line.text == headings[0][1]:
-                yield from self._paragraph(paragraph, page)
-                paragraph = []
-                self._push_heading(headings.pop(0)[0], line.text)
-                starts = i == 0 and page > 0  # a section, a slide: chunks of its own
-                path = self.path()
-                yield _Piece(line.start, line.end, Boundary.HEADING, page, path, True, starts)
-                i += 1
-                continue
-            if CELL_SEPARATOR in line.text:
-                yield from self._paragraph(paragraph, page)
-                paragraph, end = [], i + 1
-                while end < len(lines) and _continues_table(lines[end]):
-                    end += 1
-                yield from self._table(lines[i:end], page)
-                i = end
-                continue
-            if line.blank_before:
-                yield from self._paragraph(paragraph, page)
-                paragraph = []
-            paragraph.append(line)
-            i += 1
-        yield from self._paragraph(paragraph, page)
 
     def _heading(
         self, lines: list[_Line], i: int, level: int, page: int
@@ -221,8 +181,12 @@ class _Segmenter:
         first, last = lines[i], lines[end - 1]
         title = " ".join(line.text for line in lines[i:end])
         self._push_heading(level, title)
-        yield _Piece(first.start, last.end, Boundary.HEADING, page, self.path(), True)
+        starts = i == 0 and page > 0 and self._marked(page) is not None  # chunks of its own
+        yield _Piece(first.start, last.end, Boundary.HEADING, page, self.path(), True, starts)
         return end
+
+    def _marked(self, page: int) -> Headings | None:
+        return self.marked[page] if page < len(self.marked) else None
 
     def _push_heading(self, level: int, title: str) -> None:
         while self.headings and self.headings[-1][0] >= level:
@@ -259,10 +223,6 @@ class _Segmenter:
             self.text, start, end, self.size, boundary
         ):
             yield _Piece(piece_start, piece_end, piece_boundary, page, path)
-
-
-def _continues_table(line: _Line) -> bool:
-    return CELL_SEPARATOR in line.text and not line.blank_before
 
 
 class _Paragraph:

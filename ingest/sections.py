@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ingest.chunking import CELL_SEPARATOR
 from ingest.document import Page
+from ingest.marked import CELL_SEPARATOR
 
 PREAMBLE_LABEL = "beginning"  # the text before a document's first heading
 MAX_LABEL_CHARS = 80

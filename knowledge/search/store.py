@@ -202,8 +202,8 @@ class KnowledgeStore:
         doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
         version = self._version(doc_id) + 1 if existing else 1
         ids = [f"{doc_id}-v{version}-{i}" for i in range(len(drafts))]
-        suffix = suffix_for(parsed.media_type)
-        path = self._pdf_path(doc_id, version, suffix)
+        # the original of any format (the column is still called pdf_path)
+        path = self.files_dir / f"{doc_id}-v{version}{suffix_for(parsed.media_type)}"
         pending = self._begin_write(writer, collection, ids, path)
         pdf_path = self._save_pdf(path, pdf_bytes)
         self.index.add(collection, ids, vectors)
@@ -237,10 +237,6 @@ class KnowledgeStore:
         with Session(self.engine) as session:
             row = session.get(DocumentRow, doc_id)
             return row.version if row else 0
-
-    def _pdf_path(self, doc_id: str, version: int, suffix: str = ".pdf") -> Path:
-        """Where the original file is kept (``pdf_path``: the column predates other formats)."""
-        return self.files_dir / f"{doc_id}-v{version}{suffix}"
 
     def _save_pdf(self, path: Path, data: bytes) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)

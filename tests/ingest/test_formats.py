@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import CELL_SEPARATOR, chunk_pages
+from ingest.chunking import chunk_pages
 from ingest.document import PDF
+from ingest.marked import CELL_SEPARATOR
 from ingest.reader import SUPPORTED_SUFFIXES, format_of, read_document, suffix_for
 from tests.office_files import make_docx, make_pptx, make_xlsx
 from tests.pdfs import make_pdf
