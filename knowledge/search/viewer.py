@@ -29,6 +29,8 @@ def render_page(pdf_path: str | Path, page: int, scale: float = 1.4) -> bytes:
 
     if not Path(pdf_path).is_file():
         raise NotFoundError("The original PDF is no longer stored.")
+    if Path(pdf_path).suffix.lower() != ".pdf":  # a Word contract on the Contracts page
+        raise NotFoundError("Only PDF pages have a picture; download the original to read it.")
     document = pdfium.PdfDocument(str(pdf_path))
     try:
         if not 1 <= page <= len(document):

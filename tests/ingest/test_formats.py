@@ -192,3 +192,26 @@ def test_every_format_has_one_stored_suffix():
 @pytest.mark.parametrize("name", ["a.DOCX", "b.Md", "c.HTM"])
 def test_suffixes_in_any_case(name: str):
     assert format_of(name) is not None
+
+
+def _html_table() -> bytes:
+    cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in RATES[1:])
+    head = "".join(f"<th>{h}</th>" for h in RATES[0])
+    return f"<h1>Rates</h1><table><thead><tr>{head}</tr></thead>{cells}</table>".encode()
+
+
+def _markdown_table() -> bytes:
+    lines = [" | ".join(str(c) for c in row) for row in RATES]
+    table = "\n".join([lines[0], "--- | --- | ---", *lines[1:]])
+    return f"# Rates\n\nThe limits.\n\n{table}\n".encode()
+
+
+@pytest.mark.parametrize(("name", "data"), [("r.html", _html_table), ("r.md", _markdown_table)])
+def test_split_html_and_markdown_tables_keep_their_header(name, data):
+    _, chunks = chunks_of(data(), name, size=400)
+    with_rows = [c for c in chunks if "City number" in c.text]
+    assert len(with_rows) >= 5
+    for chunk in with_rows:
+        assert HEADER in chunk.text[: chunk.text.index("City number")]
+    rows = {line for c in with_rows for line in c.text.splitlines() if "City number" in line}
+    assert len(rows) == 120

@@ -3,11 +3,14 @@ the cited passage marked, nothing of the document's own markup interpreted."""
 
 from __future__ import annotations
 
+import pytest
+
 from ingest.chunking import chunk_pages
 from ingest.document import Page
 from ingest.lines import document_text
+from knowledge.core.errors import KdeskError
 from knowledge.core.types import Chunk
-from knowledge.search.viewer import highlighted_markdown, page_text
+from knowledge.search.viewer import highlighted_markdown, page_text, render_page
 
 
 def stored(pages: list[Page], size: int = 200, overlap: int = 60) -> list[Chunk]:
@@ -70,3 +73,10 @@ def test_markup_in_the_document_is_shown_literally():
     assert "<mark>\\*\\*bold\\*\\*</mark>" in shown
     assert "\\[link\\]\\(http" in shown and "\\# not" in shown
     assert shown.endswith("heading  \nnext line")
+
+
+def test_only_pdf_pages_have_a_picture(tmp_path):
+    original = tmp_path / "d-v1.docx"
+    original.write_bytes(b"PK\x03\x04 a Word file")
+    with pytest.raises(KdeskError, match="Only PDF pages"):
+        render_page(original, 1)
