@@ -129,9 +129,9 @@ def read_xlsx(data: bytes, block_chars: int, max_pages: int | None) -> tuple[str
     try:
         pages: list[Page] = []
         for sheet in workbook.worksheets:
+            values = sheet.iter_rows(min_col=sheet.min_column or 1, values_only=True)
             rows = (
-                (number, [_cell_text(v) for v in values])
-                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+                (number, [_cell_text(v) for v in row]) for number, row in enumerate(values, start=1)
             )
             for page in sheet_pages(sheet.title, rows, block_chars, len(pages) + 1):
                 pages.append(page)

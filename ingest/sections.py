@@ -119,7 +119,7 @@ def sheet_pages(
     for row_number, cells in rows:
         if not any(str(cell).strip() for cell in cells):
             continue
-        line = row_line([str(cell) for cell in cells])
+        line = row_line(_without_trailing_blanks([str(cell) for cell in cells]))
         if header is None:
             header, size = line, len(line) + 1
             continue
@@ -130,6 +130,12 @@ def sheet_pages(
         size += len(line) + 1
     if header is not None:
         yield _sheet_page(number, sheet, header, block)
+
+
+def _without_trailing_blanks(cells: list[str]) -> list[str]:
+    while cells and not cells[-1].strip():
+        cells.pop()
+    return cells
 
 
 def _sheet_page(number: int, sheet: str, header: str, block: list[tuple[int, str]]) -> Page:

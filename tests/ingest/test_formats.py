@@ -215,3 +215,21 @@ def test_split_html_and_markdown_tables_keep_their_header(name, data):
         assert HEADER in chunk.text[: chunk.text.index("City number")]
     rows = {line for c in with_rows for line in c.text.splitlines() if "City number" in line}
     assert len(rows) == 120
+
+
+def test_a_sheet_that_starts_away_from_a1_keeps_its_row_numbers():
+    import io
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Costs"
+    sheet["B3"], sheet["C3"], sheet["D3"] = "Item", "Amount", "Note"
+    sheet["B4"], sheet["C4"] = "Desk", 250
+    sheet["B7"], sheet["C7"], sheet["D7"] = "Chair", 120, "ergonomic"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    [page] = read_document(buffer.getvalue(), "costs.xlsx").pages
+    assert page.label == "Costs, rows 4-7"
+    assert page.text == "Item | Amount | Note\nDesk | 250\nChair | 120 | ergonomic"
