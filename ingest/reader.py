@@ -66,10 +66,6 @@ def suffix_for(media_type: str) -> str:
     return found.suffixes[0] if found else ".bin"
 
 
-def is_supported(file_name: str) -> bool:
-    return format_of(file_name) is not None
-
-
 def read_document(
     data: bytes,
     file_name: str,
@@ -98,7 +94,7 @@ def read_document(
         raise
     except Exception as exc:  # the parsers raise many kinds of errors on damaged files
         raise CorruptDocumentError(
-            f'"{name}" is damaged and cannot be read as a {found.name} ({type(exc).__name__}).'
+            f'"{name}" is damaged and cannot be read as {_a(found.name)} ({type(exc).__name__}).'
         ) from exc
     if max_pages is not None and len(pages) > max_pages:
         raise TooLargeDocumentError(
