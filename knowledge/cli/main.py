@@ -52,8 +52,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         common.print_json({"results": rows})
     else:
-        for n, row in enumerate(rows, start=1):
-            print(f"[{n}] {row['doc']} p.{row['page']} (score {row['score']:.2f})")
+        for n, (row, r) in enumerate(zip(rows, results, strict=True), start=1):
+            print(f"[{n}] {row['doc']} {r.chunk.location()} (score {row['score']:.2f})")
             print(f"    {str(row['text'])[:300]}")
     return 0
 
@@ -101,7 +101,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"Model error: {answer.error}")
     print(f"Answer (verified, {answer.model}): {answer.text}")
     for c in answer.citations:
-        print(f"  [{c.n}] {c.chunk.file_name}, page {c.page}")
+        print(f"  [{c.n}] {c.chunk.file_name}, {c.chunk.location(c.page)}")
     if answer.event_id:
         as_user = f" --user {args.user}" if args.user else ""
         print(f"Rate it: kdesk feedback {answer.event_id} up|down{as_user} [--comment TEXT]")

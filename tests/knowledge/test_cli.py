@@ -328,6 +328,8 @@ def test_ingest_a_folder_of_office_and_markdown_files(env, docs, capsys):
     assert statuses == {"expenses.pdf": "added", "handbook.docx": "added", "onboarding.md": "added"}
     code, out = run(capsys, "search", "When do new starters meet their buddy?", "--json", "-k", "1")
     assert code == 0 and out["results"][0]["doc"] == "onboarding.md"
+    code, out = run(capsys, "search", "How many days of remote work?", "-k", "1")
+    assert code == 0 and out["text"].startswith("[1] handbook.docx Remote Work (score ")
 
     # a file named on the command line is tried whatever its type, and refused clearly
     code, out = run(
