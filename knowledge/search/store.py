@@ -372,6 +372,13 @@ class KnowledgeStore:
             info = _document_info(row)
             ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
             session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+            # a version deleted from the middle of a chain: its newer version now
+            # supersedes the one it superseded
+            session.execute(
+                update(DocumentRow)
+                .where(DocumentRow.supersedes == doc_id)
+                .values(supersedes=row.supersedes)
+            )
             session.delete(row)
             self._bump(session, info.collection)
         self.index.delete(info.collection, ids)
