@@ -10,6 +10,12 @@ from knowledge.search.filters import tags_from_text
 from pages.answers import instruction_warning
 from pages.jobs import jobs_panel
 from pages.shared import page_desk
+from pages.versions import (
+    earlier_version_id,
+    earlier_version_select,
+    proposals_panel,
+    versions_panel,
+)
 
 me = page_desk("knowledge")
 st.title("📚 Knowledge base")
@@ -26,6 +32,7 @@ with st.form("upload", clear_on_submit=True):
         placeholder="e.g. policy, travel",
         help="Set on every file uploaded now. Left empty, a replaced document keeps its tags.",
     )
+    replaces = earlier_version_select(me)
     as_contracts = st.checkbox(
         "These are contracts (extract key clauses for the Contracts page)", key="as_contracts"
     )
@@ -40,7 +47,8 @@ if submitted:
     else:
         try:
             tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is queued
-            uploads = [Upload(f.name, f.getvalue(), tags) for f in files]
+            earlier = earlier_version_id(me, replaces, target, len(files))
+            uploads = [Upload(f.name, f.getvalue(), tags, earlier) for f in files]
             queued = me.submit(uploads, target, contracts=as_contracts)
         except KdeskError as exc:
             st.error(str(exc))
@@ -51,6 +59,7 @@ if submitted:
 if message := st.session_state.pop("queued", None):
     st.success(message)
 jobs_panel(me)
+proposals_panel(me)
 
 
 def delete(doc_ids: list[str]) -> None:
@@ -98,3 +107,4 @@ else:
         on_click=delete,
         args=([labels[label] for label in doomed],),
     )
+    versions_panel(me, documents)
