@@ -96,6 +96,7 @@ else:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    versions_panel(me, documents)
     deletable = [d for d in documents if me.may_upload(d.collection)]
     labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in deletable}
     doomed = st.multiselect("Delete documents", list(labels), key="delete_choice")
@@ -107,4 +108,3 @@ else:
         on_click=delete,
         args=([labels[label] for label in doomed],),
     )
-    versions_panel(me, documents)

@@ -69,19 +69,21 @@ def proposals_panel(me: UserDesk) -> None:
 
 
 def versions_panel(me: UserDesk, documents: list[DocumentInfo]) -> None:
-    st.subheader("Versions")
-    if message := st.session_state.pop("version_done", None):
-        st.success(message)
-    if problem := st.session_state.pop("version_error", None):
-        st.error(problem)
+    done = st.session_state.pop("version_done", None)
+    problem = st.session_state.pop("version_error", None)
     earlier = {d.supersedes for d in documents if d.supersedes}
     linked = {label(d): d.doc_id for d in documents if d.supersedes or d.doc_id in earlier}
-    if linked:
-        picked = st.selectbox("Version history of", list(linked), key="version_doc")
-        _chain(me, linked[picked])
-    else:
-        st.caption("No document has an earlier version yet.")
-    _link_form(me, documents)
+    with st.expander("Versions", expanded=bool(linked or done or problem)):
+        if done:
+            st.success(done)
+        if problem:
+            st.error(problem)
+        if linked:
+            picked = st.selectbox("Version history of", list(linked), key="version_doc")
+            _chain(me, linked[picked])
+        else:
+            st.caption("No document has an earlier version yet.")
+        _link_form(me, documents)
 
 
 def _chain(me: UserDesk, doc_id: str) -> None:
@@ -116,7 +118,8 @@ def _link_form(me: UserDesk, documents: list[DocumentInfo]) -> None:
     if len(changeable) < 2:
         return
     by_label = {label(d): d.doc_id for d in documents}
-    with st.expander("Mark a document as the new version of another"), st.form("link_version"):
+    with st.form("link_version"):
+        st.markdown("**Mark a document as the new version of another**")
         new = st.selectbox("New version", changeable, key="link_new")
         old = st.selectbox("Replaces", changeable, index=1, key="link_old")
         if st.form_submit_button("Mark as new version"):

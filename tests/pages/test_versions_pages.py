@@ -69,6 +69,16 @@ def test_upload_a_new_version_then_the_chain_and_what_changed(
     [diff] = [c.value for c in at.code]
     assert "- Employees receive 25 days" in diff and "+ Employees receive 30 days" in diff
 
+    at.selectbox(key="link_new").select("HR / leave-2024.pdf")
+    at.selectbox(key="link_old").select("HR / leave-2025.pdf")
+    [mark] = [b for b in at.button if b.label == "Mark as new version"]
+    mark.click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "leave-2024.pdf is an earlier version of leave-2025.pdf: it cannot supersede it."
+    ]
+    assert at.dataframe[-1].value["status"].tolist() == ["superseded", "current"], "unchanged"
+
 
 def test_a_matching_title_is_proposed_and_confirmed_on_the_page(
     tmp_path: Path, ollama: FakeOllama, configure: Configure
