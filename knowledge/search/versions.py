@@ -19,7 +19,7 @@ from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Chunk, DocumentInfo
 from knowledge.search.changes import SectionChange, section_changes
 from knowledge.search.filters import SearchFilter
-from knowledge.search.schema import DocumentRow, _document_info
+from knowledge.search.schema import DocumentRow
 from knowledge.search.store import KnowledgeStore
 
 YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
@@ -55,8 +55,11 @@ def title_key(text: str) -> str:
 def version_year(doc: DocumentInfo) -> int:
     """The year a version is of: the latest year in its title or file name, else the year it
     was ingested."""
-    years = [int(y) for y in YEAR.findall(f"{doc.title} {doc.file_name}")]
-    return max(years, default=doc.ingested_at.year)
+    return _year(doc.title, doc.file_name, doc.ingested_at.year)
+
+
+def _year(title: str, file_name: str, ingested: int) -> int:
+    return max((int(y) for y in YEAR.findall(f"{title} {file_name}")), default=ingested)
 
 
 def asks_for_earlier(question: str, current_years: Collection[int] = ()) -> bool:
@@ -165,32 +168,9 @@ class VersionBook:
 
     def superseded(self, collections: Sequence[str]) -> dict[str, DocumentInfo]:
         """The documents of ``collections`` that a newer version supersedes, by id."""
-        return self._linked(collections)[1]
-
-    def _linked(
-        self, collections: Sequence[str]
-    ) -> tuple[list[DocumentInfo], dict[str, DocumentInfo]]:
-        """The documents that supersede another, and those superseded (by id): two indexed
-        queries, asked before every search."""
-        if not collections:
-            return [], {}
-        with Session(self.store.engine) as session:
-            newer = [
-                _document_info(row)
-                for row in session.scalars(
-                    select(DocumentRow).where(
-                        DocumentRow.collection.in_(list(collections)),
-                        DocumentRow.supersedes.is_not(None),
-                    )
-                )
-            ]
-            if not newer:
-                return [], {}
-            earlier_ids = [d.supersedes for d in newer]
-            earlier = session.scalars(
-                select(DocumentRow).where(DocumentRow.doc_id.in_(earlier_ids))
-            )
-            return newer, {row.doc_id: _document_info(row) for row in earlier}
+        documents = self.store.documents(collections)
+        earlier = {d.supersedes for d in documents if d.supersedes}
+        return {d.doc_id: d for d in documents if d.doc_id in earlier}
 
     def current(self, collections: Sequence[str]) -> list[DocumentInfo]:
         hidden = self.superseded(collections)
@@ -201,21 +181,38 @@ class VersionBook:
     ) -> set[str]:
         """The superseded documents a search of ``collections`` leaves out: none when the
         question asks for an earlier version or ``where`` includes them; a document ``where``
-        picks by name or id stays in."""
-        if where is not None and where.include_earlier:
+        picks by name or id stays in. Asked before every search: one query on the indexed
+        ``supersedes`` column, columns only."""
+        if (where is not None and where.include_earlier) or not collections:
             return set()
-        newer, superseded = self._linked(collections)
-        if not superseded:
-            return set()
-        years = {version_year(d) for d in newer if d.doc_id not in superseded}
+        with Session(self.store.engine) as session:
+            newer = session.execute(
+                select(
+                    DocumentRow.doc_id,
+                    DocumentRow.supersedes,
+                    DocumentRow.title,
+                    DocumentRow.file_name,
+                    DocumentRow.ingested_at,
+                ).where(
+                    DocumentRow.collection.in_(list(collections)),
+                    DocumentRow.supersedes.is_not(None),
+                )
+            ).all()
+            if not newer:
+                return set()
+            earlier = dict(
+                session.execute(
+                    select(DocumentRow.doc_id, DocumentRow.file_name).where(
+                        DocumentRow.doc_id.in_([row.supersedes for row in newer])
+                    )
+                ).all()
+            )
+        heads = [row for row in newer if row.doc_id not in earlier]
+        years = {_year(row.title, row.file_name, row.ingested_at.year) for row in heads}
         if question and asks_for_earlier(question, years):
             return set()
         picked = set(where.documents) if where is not None else set()
-        return {
-            doc_id
-            for doc_id, d in superseded.items()
-            if doc_id not in picked and d.file_name not in picked
-        }
+        return {doc_id for doc_id, name in earlier.items() if not {doc_id, name} & picked}
 
     def proposal(self, doc_id: str) -> DocumentInfo | None:
         """The current document ``doc_id`` looks like a new version of (the same title or
