@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from knowledge.core.errors import KdeskError, NotFoundError
+from knowledge.core.settings import Settings
 from knowledge.desk.ingestion import Upload
+from knowledge.desk.root import Desk
 from knowledge.search.changes import section_changes
 from knowledge.search.filters import SearchFilter, document_choices
 from knowledge.search.versions import asks_for_earlier, title_key
@@ -223,3 +225,45 @@ def test_added_and_removed_sections(desk):
     kinds = {c.section: c.kind for c in desk.versions.changes(a.doc_id, b.doc_id)}
     assert kinds == {"Air Travel": "added", "Rail Travel": "removed"}
     assert section_changes([], []) == []
+
+
+# Both databases ------------------------------------------------------------------------------
+
+
+def test_versions_on_sqlite_and_postgresql(database_url: str, tmp_path, embedder):
+    desk = Desk(
+        Settings(data_dir=tmp_path / "data", database_url=database_url, model_backend="ollama"),
+        embedder=embedder,
+        model=ScriptedChatModel(grounded_reply),
+    )
+    old = ingest(desk, "leave-2024.pdf", leave_policy(25, 2024)).doc_id
+    proposed = ingest(desk, "leave-2025.pdf", leave_policy(30, 2025))
+    assert proposed.proposed_supersedes == old
+    new = proposed.doc_id
+    desk.versions.supersede(new, old)
+    third = ingest(desk, "leave-2026.pdf", leave_policy(32, 2026), supersedes=new).doc_id
+    assert desk.versions.hidden(["HR"]) == {old, new}
+    assert desk.versions.hidden(["HR"], "What did the 2024 policy say?") == set()
+    assert cited_files(desk, QUESTION) == {"leave-2026.pdf"}
+    desk.store.delete_document(new)
+    assert [d.doc_id for d in desk.versions.chain(old)] == [old, third]
+
+
+def test_an_ingestion_job_carries_the_earlier_version(desk):
+    from tests.knowledge.test_jobs import wait_until_ended
+
+    old = ingest(desk, "leave-2024.pdf", leave_policy(25, 2024)).doc_id
+    upload = Upload("leave-2025.pdf", leave_policy(30, 2025), supersedes="leave-2024.pdf")
+    [job] = desk.submit([upload], "HR", owner="ann")
+    done = wait_until_ended(desk, job.job_id)
+    assert done.report is not None and done.report.supersedes == old
+    assert desk.store.document(done.report.doc_id).supersedes == old
+    with pytest.raises(KdeskError, match="one new file only"):
+        desk.submit(
+            [
+                Upload("a.pdf", leave_policy(31, 2026), supersedes=old),
+                Upload("b.pdf", leave_policy(32, 2026), supersedes="leave-2024.pdf"),
+            ],
+            "HR",
+        )
+    desk.close()
