@@ -226,7 +226,7 @@ class IngestionPipeline:
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             if tags is not None and tags != existing.tags:  # new tags need no re-embedding
                 existing = self.desk.store.set_tags(existing.doc_id, tags)
-            link = self.desk.versions.settle(existing.doc_id, upload.supersedes)
+            link = self.desk.versions.settle(existing.doc_id, upload.supersedes, propose=False)
             return IngestReport(
                 name,
                 collection,
@@ -288,7 +288,7 @@ class IngestionPipeline:
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
         self._extract_clauses(doc_id, collection, parsed, contracts)
-        link = self.desk.versions.settle(doc_id, upload.supersedes)
+        link = self.desk.versions.settle(doc_id, upload.supersedes, propose=existing is None)
         warnings = list(link.notes)
         if parsed.pages_without_text:
             missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])

@@ -216,25 +216,29 @@ class VersionBook:
 
     def proposal(self, doc_id: str) -> DocumentInfo | None:
         """The current document ``doc_id`` looks like a new version of (the same title or
-        file name, years and version numbers aside; the newest such), if it is not linked."""
+        file name, years and version numbers aside; not of a later year; the newest such), if
+        it is not linked."""
         doc = self.store.document(doc_id)
         if doc.supersedes or self.successor(doc_id) is not None:
             return None
         keys = {title_key(doc.title), title_key(doc.file_name)} - {""}
         hidden = self.superseded([doc.collection])
+        year = version_year(doc)
         matches = [
             d
             for d in self.store.documents([doc.collection])
             if d.doc_id != doc_id
             and d.doc_id not in hidden
             and keys & {title_key(d.title), title_key(d.file_name)}
+            and version_year(d) <= year  # last year's policy uploaded late is no new version
         ]
         return max(matches, key=lambda d: d.ingested_at, default=None)
 
-    def settle(self, doc_id: str, wanted: str | None) -> VersionLink:
+    def settle(self, doc_id: str, wanted: str | None, *, propose: bool = True) -> VersionLink:
         """After a file is stored: link it to ``wanted`` (an id, from the upload), or else
-        propose the document it looks like a new version of. A link that breaks a rule is
-        a note in the report; the document stays stored either way."""
+        (with ``propose``: a new document, not one unchanged or replaced in place) propose the
+        document it looks like a new version of. A link that breaks a rule is a note in the
+        report; the document stays stored either way."""
         if wanted:
             try:
                 earlier = self.store.document(wanted)
@@ -245,7 +249,7 @@ class VersionBook:
         current = self.store.document(doc_id).supersedes
         if current:
             return VersionLink(supersedes=current)
-        proposed = self.proposal(doc_id)
+        proposed = self.proposal(doc_id) if propose else None
         if proposed is None:
             return VersionLink()
         note = f"looks like a new version of {proposed.file_name} (confirm to replace it)"

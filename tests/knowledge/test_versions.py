@@ -186,11 +186,14 @@ def test_a_matching_title_is_proposed_and_confirming_links_it(desk):
     assert second.proposed_supersedes == first.doc_id
     assert "looks like a new version of leave-2024.pdf" in (second.reason or "")
     assert desk.store.document(second.doc_id).supersedes is None  # only proposed
+    again = ingest(desk, "leave-policy-new.pdf", leave_policy(30, 2025))
+    assert again.status == "unchanged" and again.proposed_supersedes is None, "proposed once"
+    late = ingest(desk, "leave-2023.pdf", leave_policy(20, 2023))
+    assert late.proposed_supersedes is None, "an older year is no new version"
     desk.versions.supersede(second.doc_id, second.proposed_supersedes)
     assert desk.versions.proposal(second.doc_id) is None
-    assert [h.chunk.file_name for h in desk.search(QUESTION, ["HR"], 3)][0] == (
-        "leave-policy-new.pdf"
-    )
+    found = {h.chunk.file_name for h in desk.search(QUESTION, ["HR"], 10)}
+    assert "leave-policy-new.pdf" in found and "leave-2024.pdf" not in found
 
 
 def test_an_unknown_earlier_version_stops_the_upload(desk):
