@@ -239,13 +239,14 @@ class VersionBook:
         (with ``propose``: a new document, not one unchanged or replaced in place) propose the
         document it looks like a new version of. A link that breaks a rule is a note in the
         report; the document stays stored either way."""
-        if wanted:
+        if wanted:  # an id, or a file name of the collection
             try:
-                earlier = self.store.document(wanted)
-                self.supersede(doc_id, wanted)
+                earlier = self.resolve(self.store.document(doc_id).collection, wanted)
+                self.supersede(doc_id, earlier.doc_id)
             except KdeskError as exc:
                 return VersionLink(notes=(f"not marked as a new version: {exc}",))
-            return VersionLink(supersedes=wanted, notes=(f"new version of {earlier.file_name}",))
+            note = f"new version of {earlier.file_name}"
+            return VersionLink(supersedes=earlier.doc_id, notes=(note,))
         current = self.store.document(doc_id).supersedes
         if current:
             return VersionLink(supersedes=current)

@@ -196,6 +196,17 @@ def test_a_matching_title_is_proposed_and_confirming_links_it(desk):
     assert "leave-policy-new.pdf" in found and "leave-2024.pdf" not in found
 
 
+def test_a_broken_rule_at_ingest_is_a_note_and_the_file_is_stored(versions):
+    desk, old, new = versions
+    report = ingest(desk, "leave-copy.pdf", leave_policy(28, 2025), supersedes="leave-2024.pdf")
+    assert report.status == "added" and report.supersedes is None
+    assert "not marked as a new version: leave-2024.pdf is already superseded by" in (
+        report.reason or ""
+    )
+    assert desk.store.document(report.doc_id).supersedes is None
+    assert [d.doc_id for d in desk.versions.chain(new)] == [old, new]
+
+
 def test_an_unknown_earlier_version_stops_the_upload(desk):
     with pytest.raises(NotFoundError, match="No document 'nope.pdf'"):
         desk.submit([Upload("leave.pdf", leave_policy(25, 2024), supersedes="nope.pdf")], "HR")
