@@ -281,3 +281,32 @@ def test_an_ingestion_job_carries_the_earlier_version(desk):
             "HR",
         )
     desk.close()
+
+
+def test_a_user_sees_and_links_versions_only_where_their_roles_allow(desk):
+    from knowledge.core.errors import PermissionDeniedError
+
+    policies = "Company policies"
+    [old] = desk.ingest([Upload("leave-2024.pdf", leave_policy(25, 2024))], policies)
+    [new] = desk.ingest([Upload("leave-2025.pdf", leave_policy(30, 2025))], policies)
+    [memo] = desk.ingest([Upload("memo-2024.pdf", leave_policy(40, 2024))], "Legal")
+    [memo2] = desk.ingest([Upload("memo-2025.pdf", leave_policy(45, 2025))], "Legal")
+    desk.roles.assign("emma", ["employee"], check_admins=False)
+    desk.roles.assign("max", ["manager"], check_admins=False)
+    emma, manager = desk.for_user("emma"), desk.for_user("max")
+    with pytest.raises(PermissionDeniedError):
+        emma.versions.supersede(new.doc_id, old.doc_id)  # may read, not change
+    with pytest.raises(NotFoundError):
+        emma.versions.chain(memo.doc_id)  # another collection is not even named
+    with pytest.raises(NotFoundError):
+        emma.versions.changes(memo.doc_id, memo2.doc_id)
+    manager.versions.supersede(new.doc_id, old.doc_id)
+    assert [d.file_name for d in emma.versions.chain(new.doc_id)] == [
+        "leave-2024.pdf",
+        "leave-2025.pdf",
+    ]
+    assert {h.chunk.file_name for h in emma.search(QUESTION, None, 10)} == {"leave-2025.pdf"}
+    earlier = emma.search(QUESTION, None, 10, where=SearchFilter(include_earlier=True))
+    assert {h.chunk.collection for h in earlier} == {policies}, "never widened to Legal"
+    [event] = [e for e in desk.audit.events() if e.action == "document_versioned"]
+    assert event.actor == "max"
