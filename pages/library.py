@@ -14,6 +14,7 @@ from pages.versions import (
     earlier_version_id,
     earlier_version_select,
     proposals_panel,
+    version_labels,
     versions_panel,
 )
 
@@ -91,6 +92,7 @@ else:
             "tags": [", ".join(d.tags) for d in documents],
             "pages": [d.pages for d in documents],
             "warnings": [instruction_warning(d.instruction_pages) for d in documents],
+            "version": version_labels(documents),
             "chunks": [d.chunks for d in documents],
             "ingested at": [d.ingested_at.strftime("%Y-%m-%d %H:%M") for d in documents],
         }

@@ -18,6 +18,16 @@ def label(doc: DocumentInfo) -> str:
     return f"{doc.collection} / {doc.file_name}"
 
 
+def version_labels(documents: list[DocumentInfo]) -> list[str]:
+    """For the documents table: "superseded" for an earlier version, "current" for the
+    newest of a chain, "" for a document without versions."""
+    earlier = {d.supersedes for d in documents if d.supersedes}
+    return [
+        "superseded" if d.doc_id in earlier else "current" if d.supersedes else ""
+        for d in documents
+    ]
+
+
 def earlier_version_select(me: UserDesk) -> str:
     """In the upload form: the document the uploaded file replaces (a label, or NONE)."""
     choices = [label(d) for d in me.documents() if me.may_upload(d.collection)]

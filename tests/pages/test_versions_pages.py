@@ -61,6 +61,11 @@ def test_upload_a_new_version_then_the_chain_and_what_changed(
     assert [c.value for c in at.caption] == ["No document has an earlier version yet."]
     upload(at, "leave-2025.pdf", leave_policy(30, 2025), replaces="HR / leave-2024.pdf")
     assert not at.info, "chosen at upload: nothing to propose"
+    documents = at.dataframe[1].value.to_dict(orient="list")
+    assert dict(zip(documents["file"], documents["version"], strict=True)) == {
+        "leave-2024.pdf": "superseded",
+        "leave-2025.pdf": "current",
+    }
     assert "v1: leave-2024.pdf → v2: leave-2025.pdf (current)" in [m.value for m in at.markdown]
     chain = at.dataframe[-1].value.to_dict(orient="list")
     assert chain["file"] == ["leave-2024.pdf", "leave-2025.pdf"]
