@@ -11,6 +11,13 @@ from knowledge.search.filters import tags_from_text
 from pages.answers import instruction_warning
 from pages.jobs import jobs_panel
 from pages.shared import page_desk
+from pages.versions import (
+    earlier_version_id,
+    earlier_version_select,
+    proposals_panel,
+    version_labels,
+    versions_panel,
+)
 
 me = page_desk("knowledge")
 st.title("📚 Knowledge base")
@@ -34,6 +41,7 @@ with st.form("upload", clear_on_submit=True):
         placeholder="e.g. policy, travel",
         help="Set on every file uploaded now. Left empty, a replaced document keeps its tags.",
     )
+    replaces = earlier_version_select(me)
     as_contracts = st.checkbox(
         "These are contracts (extract key clauses for the Contracts page)", key="as_contracts"
     )
@@ -48,7 +56,8 @@ if submitted:
     else:
         try:
             tags = tags_from_text(tag_text) or None  # a bad tag stops before any file is queued
-            uploads = [Upload(f.name, f.getvalue(), tags) for f in files]
+            earlier = earlier_version_id(me, replaces, target, len(files))
+            uploads = [Upload(f.name, f.getvalue(), tags, earlier) for f in files]
             queued = me.submit(uploads, target, contracts=as_contracts)
         except KdeskError as exc:
             st.error(str(exc))
@@ -59,6 +68,7 @@ if submitted:
 if message := st.session_state.pop("queued", None):
     st.success(message)
 jobs_panel(me)
+proposals_panel(me)
 
 
 def delete(doc_ids: list[str]) -> None:
@@ -90,11 +100,13 @@ else:
             "tags": [", ".join(d.tags) for d in documents],
             "pages": [d.pages for d in documents],
             "warnings": [instruction_warning(d.instruction_pages) for d in documents],
+            "version": version_labels(documents),
             "chunks": [d.chunks for d in documents],
             "ingested at": [d.ingested_at.strftime("%Y-%m-%d %H:%M") for d in documents],
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
+    versions_panel(me, documents)
     deletable = [d for d in documents if me.may_upload(d.collection)]
     labels = {f"{d.collection} / {d.file_name}": d.doc_id for d in deletable}
     doomed = st.multiselect("Delete documents", list(labels), key="delete_choice")

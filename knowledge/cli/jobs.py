@@ -7,7 +7,7 @@ import argparse
 import getpass
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from knowledge.cli import common
@@ -32,6 +32,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise KdeskError(f"No documents ({supported_list()}) found in the given paths.")
     items = desk.read_files(files, args.collection)
     uploads = [item for item in items if isinstance(item, Upload)]
+    if args.supersedes:
+        if len(files) != 1:
+            raise KdeskError("--supersedes takes one file: the new version.")
+        uploads = [replace(u, supersedes=args.supersedes) for u in uploads]
     owner = f"cli:{getpass.getuser()}"
     jobs = desk.submit(uploads, args.collection, owner=owner, tags=args.tag)
     if args.no_wait:
@@ -134,6 +138,11 @@ def add_job_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--collection")
     p.add_argument(
         "--tag", action="append", help="repeatable; default: a replaced document keeps its tags"
+    )
+    p.add_argument(
+        "--supersedes",
+        metavar="OLDFILE",
+        help="the file is the new version of this document (file name or id, same collection)",
     )
     p.add_argument(
         "--no-wait", action="store_true", help="queue the jobs and return (see `kdesk jobs`)"

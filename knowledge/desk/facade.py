@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from knowledge.desk.ingestion import ProgressCallback, Upload
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
+    from knowledge.desk.versions import UserVersions
 
 NO_ROLE = "none"
 
@@ -251,6 +252,13 @@ class UserDesk:
         for job in jobs:
             self._audit("upload", f"{target}/{job.file_name}", status="queued", job=job.job_id)
         return jobs
+
+    @property
+    def versions(self) -> UserVersions:
+        """Document versions: chains, what changed, links (knowledge.desk.versions)."""
+        from knowledge.desk.versions import UserVersions
+
+        return UserVersions(self)
 
     def jobs(self, limit: int = 20) -> list[IngestJob]:
         """This user's ingestion jobs, newest first (running ones show their progress)."""

@@ -50,6 +50,7 @@ class Upload:
     file_name: str
     data: bytes
     tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
+    supersedes: str | None = None  # the doc_id of the earlier version this file replaces
 
 
 def documents_under(
@@ -229,6 +230,7 @@ class IngestionPipeline:
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             if tags is not None and tags != existing.tags:  # new tags need no re-embedding
                 existing = self.desk.store.set_tags(existing.doc_id, tags)
+            link = self.desk.versions.settle(existing.doc_id, upload.supersedes, propose=False)
             return IngestReport(
                 name,
                 collection,
@@ -238,6 +240,9 @@ class IngestionPipeline:
                 seconds=time.perf_counter() - started,
                 doc_id=existing.doc_id,
                 tags=existing.tags,
+                reason="; ".join(link.notes) or None,
+                supersedes=link.supersedes,
+                proposed_supersedes=link.proposed,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
         # a file of the same name is replaced as before; under a new name, a copy of a stored
@@ -287,7 +292,8 @@ class IngestionPipeline:
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
         self._extract_clauses(doc_id, collection, parsed, contracts)
-        warnings = []
+        link = self.desk.versions.settle(doc_id, upload.supersedes, propose=existing is None)
+        warnings = list(link.notes)
         if parsed.pages_without_text:
             missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
             scanned = " (scanned?)" if parsed.media_type == PDF else ""
@@ -315,6 +321,8 @@ class IngestionPipeline:
             doc_id=doc_id,
             tags=tags if tags is not None else existing.tags if existing else (),
             instruction_pages=flagged,
+            supersedes=link.supersedes,
+            proposed_supersedes=link.proposed,
         )
 
     def _extract_clauses(

@@ -15,14 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (
-    Engine,
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
@@ -371,6 +364,9 @@ class KnowledgeStore:
             info = _document_info(row)
             ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
             session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+            # a deleted middle version's newer version now supersedes its earlier one
+            newer = update(DocumentRow).where(DocumentRow.supersedes == doc_id)
+            session.execute(newer.values(supersedes=row.supersedes))
             session.delete(row)
             self._bump(session, info.collection)
         self.index.delete(info.collection, ids)
