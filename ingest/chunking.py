@@ -30,6 +30,9 @@ from ingest.lines import (
     _Line,
     _lines,
     _table_runs,
+    column_header,
+    header_rows,
+    statement_common_name,
 )
 
 
@@ -52,7 +55,7 @@ class ChunkDraft:
 
 
 # Bump when chunk boundaries change, so stored documents are re-chunked on their next ingest.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -> list[ChunkDraft]:
@@ -180,9 +183,13 @@ class _Segmenter:
     def _push_heading(self, level: int, title: str) -> None:
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
+        common_name = statement_common_name(title)
         if len(title) > MAX_HEADING_CHARS:
             title = title[:MAX_HEADING_CHARS].rsplit(" ", 1)[0] + "…"
-        self.headings.append((level, title.removesuffix(":").rstrip()))
+        title = title.removesuffix(":").rstrip()
+        if common_name:  # "Statements of Cash Flows" is what a "cash flow statement" query means
+            title = f"{title} · {common_name}"
+        self.headings.append((level, title))
 
     def path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self.headings[-MAX_HEADING_DEPTH:])
@@ -192,9 +199,13 @@ class _Segmenter:
         if end - start <= self.size:
             yield _Piece(start, end, Boundary.BLOCK, page, self.path())
             return
+        # A long table is split between rows; the rows after its column header carry the header
+        # in their heading path (embedded and keyword-indexed with them, the text left exact).
+        header = column_header(rows)
         for index, row in enumerate(rows):
             boundary = Boundary.BLOCK if index == 0 else Boundary.TABLE_ROW
-            yield from self._bounded(row.start, row.end, boundary, page)
+            extra = (header,) if header and index >= header_rows(rows) else ()
+            yield from self._bounded(row.start, row.end, boundary, page, extra)
 
     def _paragraph(self, lines: list[_Line], page: int) -> Iterator[_Piece]:
         if not lines:
@@ -205,9 +216,11 @@ class _Segmenter:
             yield from self._bounded(sentence_start, sentence_end, boundary, page)
             boundary = Boundary.SENTENCE
 
-    def _bounded(self, start: int, end: int, boundary: Boundary, page: int) -> Iterator[_Piece]:
+    def _bounded(
+        self, start: int, end: int, boundary: Boundary, page: int, context: tuple[str, ...] = ()
+    ) -> Iterator[_Piece]:
         """Yield [start, end) as pieces no longer than ``size``: clauses, words, characters."""
-        path = self.path()
+        path = self.path() + context
         for piece_start, piece_end, piece_boundary in _split_long(
             self.text, start, end, self.size, boundary
         ):
