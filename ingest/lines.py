@@ -268,11 +268,17 @@ def _table_caption_start(lines: Sequence[_Line], first_row: int, floor: int) -> 
 
 # "CONDENSED CONSOLIDATED STATEMENTS OF CASH FLOWS (Unaudited)", "Consolidated Balance Sheets",
 # "CASH FLOWS STATEMENTS", "Notes to Condensed Consolidated Financial Statements (Continued)".
+_STATEMENT_KIND = (
+    r"(?:cash\s+flows?|operations|income|earnings|comprehensive\s+(?:income|loss)"
+    r"|financial\s+(?:position|condition)|(?:changes\s+in\s+)?(?:stockholders|shareholders)[’']?"
+    r"\s+(?:equity|deficit)|changes\s+in\s+equity|retained\s+earnings)"
+)
 _STATEMENT_TITLE = re.compile(
     r"(?:(?:notes\s+to\s+(?:the\s+)?)?(?:condensed|consolidated|combined|interim|unaudited"
     r"|financial)\s+)*"
-    r"(?:statements?\s+of\s+[a-z’' ,&-]{4,60}|balance\s+sheets?|[a-z’' ]{0,40}\bstatements?)"
-    r"(?:\s*\((?:unaudited|continued)\))*",
+    rf"(?:statements?\s+of\s+{_STATEMENT_KIND}(?:\s+and\s+{_STATEMENT_KIND})?"
+    rf"|balance\s+sheets?|(?:{_STATEMENT_KIND}|financial)\s+statements?)"
+    r"(?:\s*\((?:unaudited|continued|loss|deficit)\))*",
     re.IGNORECASE,
 )
 
@@ -289,8 +295,8 @@ def is_statement_title(line: str) -> bool:
 # for "Statements of Cash Flows"): general financial-statement vocabulary, matched by words.
 _COMMON_NAMES = (
     (re.compile(r"\bcash\s+flows?\b", re.I), "cash flow statement"),
-    (re.compile(r"\bcomprehensive\s+(income|loss)\b", re.I), "comprehensive income statement"),
     (re.compile(r"statements?\s+of\s+(operations|income|earnings)\b", re.I), "income statement"),
+    (re.compile(r"\bcomprehensive\s+(income|loss)\b", re.I), "comprehensive income statement"),
     (re.compile(r"\bfinancial\s+(position|condition)\b", re.I), "balance sheet"),
     (re.compile(r"\b(stockholders|shareholders)[’']?\s+equity\b", re.I), "equity statement"),
     (re.compile(r"\bnotes\s+to\b", re.I), "financial statement notes"),

@@ -400,7 +400,14 @@ def test_statement_titles_are_headings_with_their_everyday_name() -> None:
             "Notes to Condensed Consolidated Financial Statements (Continued)",
             "financial statement notes",
         ),
+        ("Consolidated Statements of Operations and Comprehensive Income", "income statement"),
+        (
+            "CONSOLIDATED STATEMENTS OF COMPREHENSIVE INCOME (LOSS)",
+            "comprehensive income statement",
+        ),
         ("Three Months Ended", None),  # not a statement
+        ("Policy Statement", None),
+        ("Statement of Work", None),
         ("The statements of operations show a loss", None),
     ],
 )
