@@ -20,7 +20,6 @@ from ingest.lines import (
     _KEYWORD_LEVELS,
     _LIST_ITEM,
     _SENTENCE_END,
-    MAX_HEADING_CHARS,
     MAX_HEADING_DEPTH,
     MIN_TOC_ENTRIES,
     _continues_heading,
@@ -31,8 +30,7 @@ from ingest.lines import (
     _lines,
     _table_runs,
     column_header,
-    header_rows,
-    statement_common_name,
+    heading_title,
 )
 
 
@@ -183,13 +181,7 @@ class _Segmenter:
     def _push_heading(self, level: int, title: str) -> None:
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
-        common_name = statement_common_name(title)
-        if len(title) > MAX_HEADING_CHARS:
-            title = title[:MAX_HEADING_CHARS].rsplit(" ", 1)[0] + "…"
-        title = title.removesuffix(":").rstrip()
-        if common_name:  # "Statements of Cash Flows" is what a "cash flow statement" query means
-            title = f"{title} · {common_name}"
-        self.headings.append((level, title))
+        self.headings.append((level, heading_title(title)))
 
     def path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self.headings[-MAX_HEADING_DEPTH:])
@@ -199,12 +191,10 @@ class _Segmenter:
         if end - start <= self.size:
             yield _Piece(start, end, Boundary.BLOCK, page, self.path())
             return
-        # A long table is split between rows; the rows after its column header carry the header
-        # in their heading path (embedded and keyword-indexed with them, the text left exact).
-        header = column_header(rows)
+        header, header_end = column_header(rows)  # in the path of the rows after it
         for index, row in enumerate(rows):
             boundary = Boundary.BLOCK if index == 0 else Boundary.TABLE_ROW
-            extra = (header,) if header and index >= header_rows(rows) else ()
+            extra = (header,) if header and index >= header_end else ()
             yield from self._bounded(row.start, row.end, boundary, page, extra)
 
     def _paragraph(self, lines: list[_Line], page: int) -> Iterator[_Piece]:

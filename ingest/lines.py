@@ -335,12 +335,24 @@ def header_rows(rows: Sequence[_Line]) -> int:
     return 0  # no amounts at all, or a header too long to be one: no header
 
 
-def column_header(rows: Sequence[_Line]) -> str:
-    """The column header of a table as one line ("" when it has none)."""
-    header = " ".join(row.text for row in rows[: header_rows(rows)])
-    if len(header) > MAX_HEADER_CHARS:
-        header = header[:MAX_HEADER_CHARS].rsplit(" ", 1)[0] + "…"
-    return header
+def column_header(rows: Sequence[_Line]) -> tuple[str, int]:
+    """The column header of a table as one line ("" when it has none) and the index of the
+    row after it. A split table's rows carry it in their heading path: embedded and
+    keyword-indexed with them, while the chunk text stays an exact slice of the page."""
+    end = header_rows(rows)
+    return _shortened(" ".join(row.text for row in rows[:end]), MAX_HEADER_CHARS), end
+
+
+def heading_title(title: str) -> str:
+    """A heading as its path shows it: shortened, and a statement with its everyday name
+    ("Statements of Cash Flows" is what a "cash flow statement" query means)."""
+    common_name = statement_common_name(title)
+    title = _shortened(title, MAX_HEADING_CHARS).removesuffix(":").rstrip()
+    return f"{title} · {common_name}" if common_name else title
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 MIN_TOC_ENTRIES = 5
