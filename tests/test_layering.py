@@ -22,9 +22,11 @@ LAYERS: dict[str, set[str]] = {
     "contracts": {"core", "search", "assistant"},
     "usage": {"core", "search", "assistant"},
     "access": {"core", "search", "assistant"},
-    "desk": {"core", "search", "assistant", "contracts", "usage", "access"},
-    "evaluation": {"core", "search", "assistant", "contracts", "usage", "access", "desk"},
-    "cli": {"core", "search", "assistant", "contracts", "usage", "access", "desk", "evaluation"},
+    "tools": {"core", "search", "assistant", "contracts", "usage", "access"},
+    "desk": {"core", "search", "assistant", "contracts", "usage", "access", "tools"},
+    "evaluation": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"},
+    "cli": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"}
+    | {"evaluation"},
 }
 
 
