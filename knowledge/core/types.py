@@ -56,6 +56,11 @@ class Chunk:
         page = self.page_start if page is None else page
         return self.page_labels.get(page) or f"p. {page}"
 
+    def cited_as(self, page: int | None = None) -> str:
+        """``location``, saying "(OCR)" where the page's text was read from its image."""
+        page = self.page_start if page is None else page
+        return self.location(page) + (" (OCR)" if page in self.ocr_pages else "")
+
 
 @dataclass(frozen=True)
 class ScoredChunk:
@@ -132,6 +137,8 @@ class IngestReport:
     doc_id: str | None = None
     tags: tuple[str, ...] = ()  # the document's tags after this ingestion
     instruction_pages: tuple[int, ...] = ()  # pages with text addressed to an AI assistant
+    ocr_pages: tuple[int, ...] = ()  # pages whose text was read from their image
+    ocr_confidence: float | None = None  # those pages' mean word confidence, 0-100
 
 
 @dataclass(frozen=True)
