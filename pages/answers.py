@@ -32,6 +32,9 @@ def show_source(citation: Citation) -> None:
     pages = page_count(document.pdf_path)
     page = st.number_input("Page", 1, pages, citation.page, key=f"page-{chunk.id}")
     st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
+    if int(page) in chunk.ocr_pages:
+        confidence = chunk.ocr_pages[int(page)]
+        st.caption(f"This page is a scan: its text was read by OCR ({confidence:.0f}% confidence).")
     with st.expander("Cited passage", expanded=True):
         st.markdown(f"> {citation.quote}")
     try:
@@ -69,13 +72,13 @@ def render_answer(answer: Answer, key: str) -> None:
         timing = f"first token {answer.first_token_ms / 1000:.1f}s · total {timing}"
     st.caption(f"{badge} Answered by `{answer.model}` · {timing}")
     for c in answer.citations:
-        label = f"[{c.n}] {c.chunk.title} — page {c.page}"
+        label = f"[{c.n}] {c.chunk.title} — {c.chunk.cited_as(c.page)}"
         if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):
             show_source(c)
     if answer.abstained and answer.sources:
         with st.expander("Closest passages found"):
             for s in answer.sources[:3]:
-                st.markdown(f"**{s.chunk.file_name}**, page {s.chunk.page_start}")
+                st.markdown(f"**{s.chunk.file_name}**, {s.chunk.cited_as()}")
                 st.caption(s.chunk.text[:400])
     if answer.event_id:
         render_feedback(answer.event_id)

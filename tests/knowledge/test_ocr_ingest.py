@@ -16,6 +16,8 @@ from knowledge.desk.ingestion import Upload
 from knowledge.desk.jobs import run_job
 from knowledge.desk.root import Desk
 from knowledge.search.viewer import render_page
+from tests.knowledge.test_cli import POLICY as EXPENSES
+from tests.knowledge.test_cli import env, run  # noqa: F401 - env: the CLI tests' fixture
 from tests.ocr_engine import needs_tesseract
 from tests.pdfs import make_pdf
 
@@ -145,3 +147,20 @@ def test_installing_the_engine_reads_what_was_missing_and_removing_it_keeps_it(
     assert unchanged.status == "unchanged"
     [hit] = no_engine.search(HOTEL_QUESTION, ["HR"], 1)
     assert hit.chunk.cited_as(2) == "p. 2 (OCR)"
+
+
+@needs_tesseract
+@pytest.mark.usefixtures("env")
+def test_kdesk_search_and_ask_say_ocr(tmp_path: Path, capsys) -> None:
+    scan = tmp_path / "expenses.pdf"
+    scan.write_bytes(make_pdf(EXPENSES, image_pages=[1, 2]))
+    code, out = run(capsys, "ingest", str(scan), "--json")
+    assert code == 0 and out["reports"][0]["ocr_pages"] == [1, 2]
+
+    code, out = run(capsys, "search", "hotel limit per night", "-k", "1")
+    assert code == 0 and out["text"].startswith("[1] expenses.pdf p. 1 (OCR) (score ")
+    code, out = run(capsys, "ask", "What is the hotel limit per night in capital cities?")
+    assert code == 0 and "  [1] expenses.pdf, p. 2 (OCR)\n" in out["text"]
+    code, out = run(capsys, "ask", "What is the hotel limit per night in capital cities?", "--json")
+    [citation] = out["citations"]
+    assert (citation["page"], citation["location"], citation["ocr"]) == (2, "p. 2 (OCR)", True)

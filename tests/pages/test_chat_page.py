@@ -31,7 +31,7 @@ from tests.pages.support import (
 )
 from tests.pdfs import make_pdf
 
-VACATION_CITATION = f"[1] {TITLE} — page {VACATION_PAGE}"
+VACATION_CITATION = f"[1] {TITLE} — p. {VACATION_PAGE}"
 
 
 def chat(configure: Configure, data_dir: Path, host: str) -> AppTest:
