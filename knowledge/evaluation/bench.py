@@ -349,7 +349,14 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "first_token": first_token,
         "usage_analytics": usage,
         "clauses": _bench_clauses(quick),
+        "ocr": _bench_ocr(quick, settings.ocr_languages),
     }
+
+
+def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:
+    from knowledge.evaluation.ocr_bench import bench_ocr, bench_pages
+
+    return bench_ocr(bench_pages(1 if quick else 6), languages)
 
 
 def _bench_clauses(quick: bool) -> dict[str, object]:
