@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ingest.ocr import OcrOptions, OcrUnavailableError, TesseractReader
 from ingest.pdf import parse_pdf
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 SCAN_DPI = 300  # the scanner's resolution; OCR then renders the page at each of READ_DPIS
 READ_DPIS = (150, 300)
@@ -33,7 +37,7 @@ def scanned_pdf(texts: Sequence[str], *, noisy: bool, seed: int = 11) -> bytes:
     return bytes(pdf.output())
 
 
-def _page_images(data: bytes) -> list[object]:
+def _page_images(data: bytes) -> list[Image]:
     import pypdfium2 as pdfium
 
     document = pdfium.PdfDocument(data)
@@ -43,16 +47,16 @@ def _page_images(data: bytes) -> list[object]:
         document.close()
 
 
-def degrade(image: object, rng: np.random.Generator) -> object:
+def degrade(image: Image, rng: np.random.Generator) -> Image:
     """A worn photocopy: rotated by up to 1 degree, blurred, speckled with grey noise."""
-    from PIL import Image, ImageFilter
+    from PIL import Image as PilImage
+    from PIL import ImageFilter
 
-    assert isinstance(image, Image.Image)
     angle = float(rng.uniform(-1.0, 1.0))
-    turned = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=255)
+    turned = image.rotate(angle, resample=PilImage.Resampling.BILINEAR, fillcolor=255)
     blurred = np.asarray(turned.filter(ImageFilter.GaussianBlur(1.2)), dtype=np.float32)
     noisy = blurred + rng.normal(0, 25, blurred.shape)
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    return PilImage.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
 def character_error_rate(reference: str, read: str) -> float:
@@ -107,15 +111,14 @@ def bench_ocr(texts: Sequence[str], languages: str = "eng") -> dict[str, object]
 def bench_threads(reader: TesseractReader, data: bytes) -> dict[str, float]:
     """Pages/s of reading the same page images one at a time and two at a time."""
     images = _page_images(data)
-    read: Callable[[object], object] = reader.read  # type: ignore[assignment]
 
     def one_by_one() -> None:
         for image in images:
-            read(image)
+            reader.read(image)
 
     def two_at_a_time() -> None:
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(read, images))
+            list(pool.map(reader.read, images))
 
     figures = {}
     for name, run in (("one_thread", one_by_one), ("two_threads", two_at_a_time)):
