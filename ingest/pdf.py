@@ -92,7 +92,7 @@ def parse_pdf(
         texts = _clean_pages(raw)
     pages = [Page(number, text) for number, text in enumerate(texts, start=1)]
     if ocr is not None and ocr.reader is not None and not all(texts):
-        pages = read_by_ocr(data, pages, ocr, progress)
+        pages = _clean_with_ocr(raw, read_by_ocr(data, pages, ocr, progress))
     if require_text and not any(p.text for p in pages):
         raise _no_text_error(name, ocr, len(pages))
     return ParsedDocument(
@@ -112,6 +112,21 @@ def _no_text_error(name: str, ocr: OcrOptions | None, page_count: int) -> NoText
 
 def _clean_pages(raw: _RawPdf) -> list[str]:
     return remove_running_lines([normalise_page_text(text) for text in raw.page_texts])
+
+
+def _clean_with_ocr(raw: _RawPdf, pages: list[Page]) -> list[Page]:
+    """Running headers and footers found over the text and the OCR'd pages together (a
+    scan's header is printed on its page image too)."""
+    if not pages or all(p.ocr_confidence is None for p in pages):
+        return pages
+    texts = [
+        page.text if page.ocr_confidence is not None else normalise_page_text(text)
+        for page, text in zip(pages, raw.page_texts, strict=True)
+    ]
+    return [
+        Page(page.number, text, ocr_confidence=page.ocr_confidence)
+        for page, text in zip(pages, remove_running_lines(texts), strict=True)
+    ]
 
 
 def _second_opinion(data: bytes, name: str, raw: _RawPdf, max_pages: int | None) -> _RawPdf:

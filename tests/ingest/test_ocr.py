@@ -125,3 +125,20 @@ def test_a_missing_language_names_its_package() -> None:
 def test_blank_pages_read_by_ocr_are_still_no_text(tesseract: OcrOptions) -> None:
     with pytest.raises(NoTextError, match=r'"blank\.pdf" has no text: OCR found no words'):
         parse_pdf(make_pdf(["", ""]), "blank.pdf", ocr=tesseract)
+
+
+@needs_tesseract
+def test_running_headers_and_footers_of_scanned_pages_are_removed(
+    tesseract: OcrOptions,
+) -> None:
+    bodies = [
+        "Employees may book economy class flights for trips under six hours.",
+        "Hotel rooms are reimbursed up to 180 euros per night in capital cities.",
+        "Meals are covered up to 45 euros per day with receipts.",
+        "Taxis are reimbursed when no public transport runs after ten at night.",
+    ]
+    style = {"header": "Northwind Traders - Travel Policy", "footer": "Page {page} of 4"}
+    parsed = parse_pdf(make_pdf(bodies, image_pages=[2, 3, 4], **style), "s.pdf", ocr=tesseract)
+    assert list(parsed.ocr_pages) == [2, 3, 4]
+    for page, body in zip(parsed.pages, bodies, strict=True):
+        assert _words(page.text) == body
