@@ -4,7 +4,6 @@ noise, a slight rotation; seeded), read at two resolutions."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -123,11 +122,3 @@ def bench_threads(reader: TesseractReader, data: bytes) -> dict[str, float]:
         run()
         figures[f"{name}_pages_per_s"] = round(len(images) / (time.perf_counter() - started), 3)
     return figures
-
-
-def bench_pages(count: int, seed: int = 5) -> list[str]:
-    """Policy pages that fit on A4, each under its own heading (not a running header)."""
-    from knowledge.evaluation.bench import TOPICS, synthetic_page
-
-    rng = random.Random(seed)
-    return [synthetic_page(rng, f"Rules on {TOPICS[n % len(TOPICS)]}") for n in range(count)]

@@ -3,7 +3,8 @@ page it reports every case with figures that hold together (speeds are not asser
 
 from __future__ import annotations
 
-from knowledge.evaluation.ocr_bench import bench_ocr, bench_pages, character_error_rate
+from knowledge.evaluation.bench import ocr_pages
+from knowledge.evaluation.ocr_bench import bench_ocr, character_error_rate
 from tests.ocr_engine import needs_tesseract
 
 
@@ -17,7 +18,7 @@ def test_character_error_rate_is_edits_over_the_reference_length() -> None:
 
 @needs_tesseract
 def test_one_page_is_read_in_every_case() -> None:
-    figures = bench_ocr(bench_pages(1))
+    figures = bench_ocr(ocr_pages(1))
     cases = figures["cases"]
     assert isinstance(cases, dict)
     assert set(cases) == {"150dpi_clean", "300dpi_clean", "150dpi_noisy", "300dpi_noisy"}
