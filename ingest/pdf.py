@@ -345,7 +345,8 @@ def read_by_ocr(
             continue
         found = ocr.reader.read(image)
         text = normalise_page_text(found.text)
-        read[number - 1] = Page(number, text, ocr_confidence=round(found.confidence, 1))
+        if text:  # a blank page stays a page without text, not an OCR'd one
+            read[number - 1] = Page(number, text, ocr_confidence=round(found.confidence, 1))
     return read
 
 

@@ -142,3 +142,9 @@ def test_running_headers_and_footers_of_scanned_pages_are_removed(
     assert list(parsed.ocr_pages) == [2, 3, 4]
     for page, body in zip(parsed.pages, bodies, strict=True):
         assert _words(page.text) == body
+
+
+@needs_tesseract
+def test_a_blank_page_of_a_text_pdf_is_not_counted_as_ocr(tesseract: OcrOptions) -> None:
+    parsed = parse_pdf(make_pdf(["Typed first page.", ""]), "blank-end.pdf", ocr=tesseract)
+    assert parsed.ocr_pages == {} and parsed.pages_without_text == (2,)
