@@ -164,3 +164,20 @@ def test_kdesk_search_and_ask_say_ocr(tmp_path: Path, capsys) -> None:
     code, out = run(capsys, "ask", "What is the hotel limit per night in capital cities?", "--json")
     [citation] = out["citations"]
     assert (citation["page"], citation["location"], citation["ocr"]) == (2, "p. 2 (OCR)", True)
+
+
+def test_ocr_off_indexes_text_pages_and_says_so(tmp_path: Path, embedder, model) -> None:
+    settings = Settings(data_dir=tmp_path / "data", model_backend="ollama", ocr="off")
+    desk = Desk(settings, embedder=embedder, model=model)
+    [report] = desk.ingest([Upload("mixed.pdf", make_pdf(POLICY, image_pages=[2]))], "HR")
+    assert report.status == "added" and report.ocr_pages == ()
+    assert report.reason == (
+        "needs OCR: 1 page(s) without a text layer (2) are not indexed; OCR is off (KDESK_OCR=off)"
+    )
+
+
+@pytest.mark.parametrize("languages", ["", "eng deu", "eng;rm", "+eng"])
+def test_ocr_languages_are_tesseract_names_joined_by_plus(languages: str) -> None:
+    with pytest.raises(ValueError, match="ocr_languages"):
+        Settings(ocr_languages=languages)
+    assert Settings(ocr_languages="eng+deu").ocr_languages == "eng+deu"
