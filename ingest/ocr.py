@@ -4,6 +4,7 @@ the Tesseract engine (tesserocr, with the language data of Debian's ``tesseract-
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,13 +100,22 @@ class TesseractReader:
             with self._lock:
                 self._idle.append(api)
         mean = sum(confidences) / len(confidences) if confidences else 0.0
-        return PageText(text, float(mean))
+        return PageText(joined_paragraphs(text), float(mean))
 
     def _borrow(self) -> Any:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self._tesserocr.PyTessBaseAPI(path=self.tessdata, lang=self.languages)
+
+
+_BROKEN_PARAGRAPH = re.compile(r"\n\s*\n(?=[a-z])")
+
+
+def joined_paragraphs(text: str) -> str:
+    """Tesseract sometimes starts a paragraph inside a sentence (a blank line before a line in
+    lower case): that line goes on the paragraph before."""
+    return _BROKEN_PARAGRAPH.sub("\n", text)
 
 
 def find_tessdata(languages: str, given: str = "") -> str:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ingest.ocr import OcrOptions, OcrStep, PageText, TesseractReader, ocr_options
+from ingest.ocr import (
+    OcrOptions,
+    OcrStep,
+    PageText,
+    TesseractReader,
+    joined_paragraphs,
+    ocr_options,
+)
 from ingest.pdf import NeedsOcrError, NoTextError, parse_pdf
 from tests.ocr_engine import needs_tesseract
 from tests.pdfs import make_pdf
@@ -148,3 +155,18 @@ def test_running_headers_and_footers_of_scanned_pages_are_removed(
 def test_a_blank_page_of_a_text_pdf_is_not_counted_as_ocr(tesseract: OcrOptions) -> None:
     parsed = parse_pdf(make_pdf(["Typed first page.", ""]), "blank-end.pdf", ocr=tesseract)
     assert parsed.ocr_pages == {} and parsed.pages_without_text == (2,)
+
+
+def test_a_paragraph_broken_inside_a_sentence_is_joined() -> None:
+    read = "Hotel costs are reimbursed\n\nup to 140 euros per night.\n\nMeals are covered."
+    assert joined_paragraphs(read) == (
+        "Hotel costs are reimbursed\nup to 140 euros per night.\n\nMeals are covered."
+    )
+
+
+@needs_tesseract
+def test_a_scanned_paragraph_stays_one_paragraph(tesseract: OcrOptions) -> None:
+    from tests.pages.support import HANDBOOK
+
+    parsed = parse_pdf(make_pdf(HANDBOOK, image_pages=[3]), "h.pdf", ocr=tesseract)
+    assert parsed.pages[2].text == parse_pdf(make_pdf(HANDBOOK), "h.pdf").pages[2].text
