@@ -1,4 +1,5 @@
-"""Documents in, structured pieces out: PDF parsing, chunking, clause extraction.
+"""Documents in, structured pieces out: reading PDFs and the other formats, chunking, clause
+extraction.
 
 Pure functions only: no store, no UI, no imports from ``knowledge``.
 """

@@ -31,6 +31,7 @@ from ingest.lines import (
     _lines,
     _table_runs,
 )
+from ingest.marked import Headings, cell_table_runs, marked_headings
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -
     if size < 1 or not 0 <= overlap < size:
         raise ValueError(f"need size >= 1 and 0 <= overlap < size (got {size=}, {overlap=})")
     layout = _Layout.of(pages)
-    pieces = list(_Segmenter(layout, size).pieces())
+    pieces = list(_Segmenter(layout, size, [page.headings for page in pages]).pieces())
     spans = _Packer(pieces, layout, size, overlap).spans()
     return [_draft(layout, pages, span) for span in spans]
 
@@ -103,6 +104,7 @@ class _Piece:
     page: int  # index into pages
     heading_path: tuple[str, ...]
     is_heading: bool = False
+    starts_section: bool = False  # a marked heading that begins a page (a section, a slide)
 
 
 # --- line classification -----------------------------------------------------------------
@@ -124,11 +126,12 @@ _ABBREVIATIONS = frozenset(
 class _Segmenter:
     """Walks the document line by line and yields pieces in order."""
 
-    def __init__(self, layout: _Layout, size: int) -> None:
+    def __init__(self, layout: _Layout, size: int, marked: Sequence[Headings | None] = ()) -> None:
         self.layout = layout
         self.text = layout.text
         self.size = size
         self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
+        self.marked = list(marked)  # per page: the headings its format marks, else None
 
     def pieces(self) -> Iterator[_Piece]:
         for page in range(len(self.layout.page_starts)):
@@ -136,7 +139,9 @@ class _Segmenter:
 
     def _page_pieces(self, page: int) -> Iterator[_Piece]:
         lines = _lines(self.layout, page)
-        tables = _table_runs(lines)
+        marked = self._marked(page)
+        tables = _table_runs(lines) if marked is None else cell_table_runs(lines)
+        levels = {} if marked is None else marked_headings(lines, marked)
         # Entries of a table of contents look like headings but must not become the path.
         toc_page = sum(1 for line in lines if _is_toc_entry(line.text)) >= MIN_TOC_ENTRIES
         paragraph = _Paragraph()
@@ -148,6 +153,8 @@ class _Segmenter:
                 i, after_heading = tables[i], False
                 continue
             level = None if toc_page else _heading_level_at(lines, i, after_heading)
+            if marked is not None:
+                level = levels.get(i)
             if level is not None:
                 yield from self._paragraph(paragraph.take(), page)
                 i = yield from self._heading(lines, i, level, page)
@@ -174,8 +181,12 @@ class _Segmenter:
         first, last = lines[i], lines[end - 1]
         title = " ".join(line.text for line in lines[i:end])
         self._push_heading(level, title)
-        yield _Piece(first.start, last.end, Boundary.HEADING, page, self.path(), True)
+        starts = i == 0 and page > 0 and self._marked(page) is not None  # chunks of its own
+        yield _Piece(first.start, last.end, Boundary.HEADING, page, self.path(), True, starts)
         return end
+
+    def _marked(self, page: int) -> Headings | None:
+        return self.marked[page] if page < len(self.marked) else None
 
     def _push_heading(self, level: int, title: str) -> None:
         while self.headings and self.headings[-1][0] >= level:
@@ -349,7 +360,9 @@ class _Packer:
                 if piece.end > widest_end or not self._too_small(first, end):
                     return self._best_cut(first, end)
                 budget_end = widest_end
-            if piece.is_heading and self._heading_may_start_chunk(first, end):
+            if piece.is_heading and (
+                piece.starts_section or self._heading_may_start_chunk(first, end)
+            ):
                 return end
             end += 1
         return end

@@ -24,6 +24,9 @@ class Page:
     text: str
     label: str = ""
     ocr_confidence: float | None = None
+    # (level, text) of the page's heading lines, in order, where the format marks them (Word
+    # styles, h1-h6, #, slide titles); None: the chunker finds headings in the text itself
+    headings: tuple[tuple[int, str], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ingest.document import PDF
+from ingest.reader import media_type_of
 from knowledge.core.errors import KdeskError, PermissionDeniedError
-from knowledge.core.types import Answer, Citation
-from knowledge.search.viewer import page_count, render_page
+from knowledge.core.types import Answer, Chunk, Citation
+from knowledge.search.viewer import highlighted_markdown, page_count, page_text, render_page
 from pages.shared import page_desk, signed_in_desk
 
 COMPLIANCE_NOTE = {
@@ -29,7 +31,23 @@ def show_source(citation: Citation) -> None:
     except KdeskError as exc:
         st.error(str(exc))
         return
-    pages = page_count(document.pdf_path)
+    if chunk.media_type != PDF:
+        show_passage(citation)
+    else:
+        show_pdf_page(citation, document.pdf_path)
+    try:
+        with open(document.pdf_path, "rb") as original:
+            data = original.read()
+    except OSError:
+        st.error("The original file is no longer stored.")
+        return
+    kind = media_type_of(chunk.file_name)
+    st.download_button("Download the original", data, chunk.file_name, kind)
+
+
+def show_pdf_page(citation: Citation, pdf_path: str) -> None:
+    chunk = citation.chunk
+    pages = page_count(pdf_path)
     page = st.number_input("Page", 1, pages, citation.page, key=f"page-{chunk.id}")
     st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
     if int(page) in chunk.ocr_pages:
@@ -38,11 +56,29 @@ def show_source(citation: Citation) -> None:
     with st.expander("Cited passage", expanded=True):
         st.markdown(f"> {citation.quote}")
     try:
-        st.image(render_page(document.pdf_path, int(page)), width="stretch")
+        st.image(render_page(pdf_path, int(page)), width="stretch")
     except KdeskError as exc:
         st.error(str(exc))
-    with open(document.pdf_path, "rb") as pdf:
-        st.download_button("Download PDF", pdf.read(), chunk.file_name, "application/pdf")
+
+
+def show_passage(citation: Citation) -> None:
+    """Other formats: the cited passage highlighted within its slide's, section's or rows'
+    text, pieced together from the stored chunks."""
+    chunk = citation.chunk
+    path = " › ".join(chunk.heading_path)
+    where = place(chunk, citation.page)
+    st.caption(f"**{chunk.title}** · {chunk.file_name} · {where}" + (f" · {path}" if path else ""))
+    chunks = page_desk("chat").document_chunks(chunk.doc_id)
+    text, start, end = page_text(chunks, citation.page, chunk)
+    with st.container(border=True, height=480):
+        st.markdown(highlighted_markdown(text, start, end), unsafe_allow_html=True)
+
+
+def place(chunk: Chunk, page: int) -> str:
+    """ "page 3" of a PDF ("page 3 (OCR)" where its text was read from the scan); of other
+    formats the page's label ("slide 3", "Rates, rows 2-41")."""
+    where = chunk.page_labels.get(page) or f"page {page}"
+    return where + (" (OCR)" if page in chunk.ocr_pages else "")
 
 
 def instruction_warning(pages: tuple[int, ...]) -> str:
@@ -72,13 +108,13 @@ def render_answer(answer: Answer, key: str) -> None:
         timing = f"first token {answer.first_token_ms / 1000:.1f}s · total {timing}"
     st.caption(f"{badge} Answered by `{answer.model}` · {timing}")
     for c in answer.citations:
-        label = f"[{c.n}] {c.chunk.title} — {c.chunk.cited_as(c.page)}"
+        label = f"[{c.n}] {c.chunk.title} — {place(c.chunk, c.page)}"
         if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):
             show_source(c)
     if answer.abstained and answer.sources:
         with st.expander("Closest passages found"):
             for s in answer.sources[:3]:
-                st.markdown(f"**{s.chunk.file_name}**, {s.chunk.cited_as()}")
+                st.markdown(f"**{s.chunk.file_name}**, {place(s.chunk, s.chunk.page_start)}")
                 st.caption(s.chunk.text[:400])
     if answer.event_id:
         render_feedback(answer.event_id)

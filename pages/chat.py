@@ -26,7 +26,14 @@ with st.sidebar:
             "With any of these tags", document_tags(documents, chosen), key="filter_tags"
         )
         picked = st.multiselect("Only these documents", list(choices), key="filter_documents")
-    where = SearchFilter(tuple(choices[p] for p in picked if p in choices), tuple(tags))
+        earlier = st.checkbox(
+            "Include earlier versions",
+            key="filter_earlier",
+            help="Superseded versions are left out unless you pick them or ask about them.",
+        )
+    where = SearchFilter(
+        tuple(choices[p] for p in picked if p in choices), tuple(tags), include_earlier=earlier
+    )
     if st.button("New conversation", icon="🆕"):
         st.session_state["history"] = []
 

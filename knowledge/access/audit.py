@@ -38,6 +38,7 @@ AuditAction = Literal[
     "role_deleted",
     "upload",
     "document_deleted",
+    "document_versioned",
     "clause_reviewed",
     "permission_denied",
     "rate_limited",

@@ -12,10 +12,10 @@ from knowledge.core.errors import KdeskError
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from knowledge.desk.ingestion import pdfs_under
+    from knowledge.desk.ingestion import documents_under
     from knowledge.evaluation.contracts import extract_files
 
-    files = pdfs_under(args.paths)
+    files = documents_under(args.paths, (".pdf",))
     if not files:
         raise KdeskError("No PDF files found in the given paths.")
     result = extract_files(files)

@@ -7,7 +7,7 @@ import argparse
 import getpass
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from knowledge.cli import common
@@ -23,14 +23,19 @@ WORKER_HINT_AFTER_S = 15.0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from knowledge.desk.ingestion import Upload, pdfs_under
+    from ingest.reader import supported_list
+    from knowledge.desk.ingestion import Upload, documents_under
 
     desk = common.open_desk()
-    files = pdfs_under(args.paths)
+    files = documents_under(args.paths)
     if not files:
-        raise KdeskError("No PDF files found in the given paths.")
+        raise KdeskError(f"No documents ({supported_list()}) found in the given paths.")
     items = desk.read_files(files, args.collection)
     uploads = [item for item in items if isinstance(item, Upload)]
+    if args.supersedes:
+        if len(files) != 1:
+            raise KdeskError("--supersedes takes one file: the new version.")
+        uploads = [replace(u, supersedes=args.supersedes) for u in uploads]
     owner = f"cli:{getpass.getuser()}"
     jobs = desk.submit(uploads, args.collection, owner=owner, tags=args.tag)
     if args.no_wait:
@@ -126,11 +131,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def add_job_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("ingest", help="add PDF files or folders to a collection (as jobs)")
+    p = sub.add_parser(
+        "ingest", help="add documents (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT) or folders"
+    )
     p.add_argument("paths", nargs="+")
     p.add_argument("--collection")
     p.add_argument(
         "--tag", action="append", help="repeatable; default: a replaced document keeps its tags"
+    )
+    p.add_argument(
+        "--supersedes",
+        metavar="OLDFILE",
+        help="the file is the new version of this document (file name or id, same collection)",
     )
     p.add_argument(
         "--no-wait", action="store_true", help="queue the jobs and return (see `kdesk jobs`)"

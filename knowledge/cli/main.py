@@ -16,6 +16,7 @@ from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.cli.jobs import add_job_commands
 from knowledge.cli.sync import add_sync_commands
+from knowledge.cli.versions import add_version_commands
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import load_settings
 
@@ -27,7 +28,7 @@ def _filter(args: argparse.Namespace) -> SearchFilter:
     """--doc, --tag, --since, --until; a bad date is a KdeskError (exit code 2)."""
     from knowledge.search.filters import SearchFilter
 
-    return SearchFilter.parse(args.doc, args.tag, args.since, args.until)
+    return SearchFilter.parse(args.doc, args.tag, args.since, args.until, args.include_earlier)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -186,6 +187,11 @@ def _add_filter_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", action="append", help="only documents with this tag; repeatable: any")
     p.add_argument("--since", help="only documents ingested on or after this day, YYYY-MM-DD (UTC)")
     p.add_argument("--until", help="only documents ingested on or before this day (UTC)")
+    p.add_argument(
+        "--include-earlier",
+        action="store_true",
+        help="also superseded versions of documents (default: current versions only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_job_commands(sub)
     add_sync_commands(sub)
+    add_version_commands(sub)
 
     p = sub.add_parser("search", help="retrieve passages (no model)")
     p.add_argument("query")

@@ -1,4 +1,4 @@
-"""`kdesk sync`: mirror a folder of PDFs (a mounted share) into a collection, incrementally
+"""`kdesk sync`: mirror a folder of documents (a mounted share) into a collection, incrementally
 (knowledge.desk.sync), safe to run from cron or a systemd timer."""
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def add_sync_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "sync", help="mirror a folder of PDFs into a collection (new and changed files only)"
+        "sync", help="mirror a folder of documents into a collection (new and changed files only)"
     )
-    p.add_argument("path", help="the folder (searched recursively for PDFs)")
+    p.add_argument("path", help="the folder (searched recursively for supported documents)")
     p.add_argument("--collection", required=True)
     p.add_argument(
         "--delete",

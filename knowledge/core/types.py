@@ -137,6 +137,8 @@ class IngestReport:
     doc_id: str | None = None
     tags: tuple[str, ...] = ()  # the document's tags after this ingestion
     instruction_pages: tuple[int, ...] = ()  # pages with text addressed to an AI assistant
+    supersedes: str | None = None  # the doc_id of the earlier version it now replaces
+    proposed_supersedes: str | None = None  # the doc_id it looks like a new version of
     ocr_pages: tuple[int, ...] = ()  # pages whose text was read from their image
     ocr_confidence: float | None = None  # those pages' mean word confidence, 0-100
 

@@ -30,7 +30,14 @@ from knowledge.contracts.book import (
     ReviewEvent,
 )
 from knowledge.core.errors import NotFoundError, PermissionDeniedError
-from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.core.types import (
+    AnswerStream,
+    Chunk,
+    DocumentInfo,
+    IngestReport,
+    Requester,
+    ScoredChunk,
+)
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from knowledge.desk.ingestion import ProgressCallback, Upload
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
+    from knowledge.desk.versions import UserVersions
 
 NO_ROLE = "none"
 
@@ -124,6 +132,13 @@ class UserDesk:
                 self._audit("permission_denied", f"document:{doc_id}", outcome="denied")
             raise NotFoundError(f"No document with id {doc_id}.")
         return info
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """The stored chunks of a document the user may read, in order (for the viewer)."""
+        info = self.document(doc_id)
+        ids = self.desk.store.chunk_ids(info.collection, [doc_id])
+        found = self.desk.store.chunks(ids)
+        return [found[i] for i in ids if i in found]
 
     # Questions -------------------------------------------------------------------------------
 
@@ -237,6 +252,13 @@ class UserDesk:
         for job in jobs:
             self._audit("upload", f"{target}/{job.file_name}", status="queued", job=job.job_id)
         return jobs
+
+    @property
+    def versions(self) -> UserVersions:
+        """Document versions: chains, what changed, links (knowledge.desk.versions)."""
+        from knowledge.desk.versions import UserVersions
+
+        return UserVersions(self)
 
     def jobs(self, limit: int = 20) -> list[IngestJob]:
         """This user's ingestion jobs, newest first (running ones show their progress)."""

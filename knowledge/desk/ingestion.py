@@ -1,4 +1,4 @@
-"""What ingestion hands around: uploads, progress events, the PDFs under given paths, the
+"""What ingestion hands around: uploads, progress events, the documents under given paths, the
 observed report of each file, and the embedding of a document's chunks and sentences."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ingest.chunking import ChunkDraft, chunk_pages
-from ingest.document import ParsedDocument
+from ingest.document import PDF, DocumentError, ParsedDocument
 from ingest.ocr import OcrOptions, ocr_options
-from ingest.pdf import PdfError, parse_pdf
+from ingest.reader import SUPPORTED_SUFFIXES, read_document
 from knowledge.core import metrics
 from knowledge.core.text import sentence_spans
 from knowledge.core.types import IngestReport
@@ -55,15 +55,19 @@ class Upload:
     file_name: str
     data: bytes
     tags: tuple[str, ...] | None = None  # None: those given to ingest(), else kept on replace
+    supersedes: str | None = None  # the doc_id of the earlier version this file replaces
 
 
-def pdfs_under(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to the PDFs inside them (recursively, sorted)."""
+def documents_under(
+    paths: Iterable[str | Path], suffixes: Sequence[str] = SUPPORTED_SUFFIXES
+) -> list[Path]:
+    """Files as given, folders expanded to the files of a supported type inside them
+    (recursively, sorted)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf"))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes))
         else:
             found.append(path)
     return found
@@ -89,7 +93,9 @@ def ocr_notes(parsed: ParsedDocument, ocr: OcrOptions) -> list[str]:
     empty = parsed.pages_without_text
     if empty:
         missing = ", ".join(str(p) for p in empty[:20])
-        if ocr.reader is None:
+        if parsed.media_type != PDF:  # a section or slide without text; nothing to OCR
+            notes.append(f"{len(empty)} page(s) without text: {missing}")
+        elif ocr.reader is None:
             notes.append(
                 f"needs OCR: {len(empty)} page(s) without a text layer ({missing}) are not "
                 f"indexed; {ocr.unavailable}"
@@ -252,19 +258,20 @@ class IngestionPipeline:
         )
         ocr = OcrOptions(None) if already_read else self._ocr()
         try:
-            parsed = parse_pdf(
+            parsed = read_document(
                 upload.data,
                 name,
-                engine=s.pdf_engine,
+                pdf_engine=s.pdf_engine,
                 max_bytes=s.max_upload_mb * 1024 * 1024,
                 max_pages=s.max_pages,
+                block_chars=s.chunk_size,
                 ocr=ocr,
-                progress=lambda step: report(
+                ocr_progress=lambda step: report(
                     OCR_STAGE, OCR_SHARE * step.done / step.to_read, step.page_count, step.page
                 ),
                 require_text=not already_read,
             )
-        except PdfError as exc:
+        except DocumentError as exc:
             return failed(str(exc))
         if (
             existing
@@ -275,6 +282,7 @@ class IngestionPipeline:
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             if tags is not None and tags != existing.tags:  # new tags need no re-embedding
                 existing = self.desk.store.set_tags(existing.doc_id, tags)
+            link = self.desk.versions.settle(existing.doc_id, upload.supersedes, propose=False)
             return IngestReport(
                 name,
                 collection,
@@ -284,6 +292,9 @@ class IngestionPipeline:
                 seconds=time.perf_counter() - started,
                 doc_id=existing.doc_id,
                 tags=existing.tags,
+                reason="; ".join(link.notes) or None,
+                supersedes=link.supersedes,
+                proposed_supersedes=link.proposed,
             )
         drafts = chunk_pages(parsed.pages, size=s.chunk_size, overlap=s.chunk_overlap)
         # a file of the same name is replaced as before; under a new name, a copy of a stored
@@ -334,7 +345,8 @@ class IngestionPipeline:
         except Exception as exc:  # noqa: BLE001 - the store rolled back; report and go on
             return failed(f"could not be stored: {exc}")
         self._extract_clauses(doc_id, collection, parsed, contracts)
-        warnings = ocr_notes(parsed, ocr)
+        link = self.desk.versions.settle(doc_id, upload.supersedes, propose=existing is None)
+        warnings = [*link.notes, *ocr_notes(parsed, ocr)]
         flagged = self.desk.store.document(doc_id).instruction_pages
         if flagged:
             pages = ", ".join(str(p) for p in flagged[:20])
@@ -356,6 +368,8 @@ class IngestionPipeline:
             doc_id=doc_id,
             tags=tags if tags is not None else existing.tags if existing else (),
             instruction_pages=flagged,
+            supersedes=link.supersedes,
+            proposed_supersedes=link.proposed,
             ocr_pages=tuple(parsed.ocr_pages),
             ocr_confidence=mean_confidence(parsed),
         )

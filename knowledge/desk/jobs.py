@@ -51,6 +51,8 @@ class JobRow(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list; NULL: keep
     contracts: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the doc_id of the earlier version the file replaces (chosen at upload)
+    supersedes: Mapped[str | None] = mapped_column(String(32), nullable=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     stage: Mapped[str] = mapped_column(String(40), default="waiting")
     fraction: Mapped[float] = mapped_column(Float, default=0.0)
@@ -140,6 +142,7 @@ class Claim:
     job: IngestJob
     tags: tuple[str, ...] | None
     contracts: bool
+    supersedes: str | None = None
 
 
 class JobBook:
@@ -178,6 +181,7 @@ class JobBook:
             size_bytes=len(upload.data),
             tags=None if wanted is None else json.dumps(list(wanted)),
             contracts=contracts,
+            supersedes=upload.supersedes,
             state="queued",
             stage="waiting",
             fraction=0.0,
@@ -243,11 +247,12 @@ class JobBook:
         with Session(self.engine) as session:
             row = session.get(JobRow, job_id)
             assert row is not None
-            job, tags, contracts = _job(row), row.tags, row.contracts
+            job, tags, contracts, supersedes = _job(row), row.tags, row.contracts, row.supersedes
         if job.attempts > max_attempts:
             self.fail(job_id, f"gave up after {max_attempts} attempts ({job.error or 'no error'})")
             return None
-        return Claim(job, None if tags is None else tuple(json.loads(tags)), contracts)
+        wanted = None if tags is None else tuple(json.loads(tags))
+        return Claim(job, wanted, contracts, supersedes)
 
     def _set(self, job_id: str, **values: object) -> None:
         with self.engine.begin() as connection:
@@ -366,7 +371,7 @@ def run_job(desk: Desk, job_id: str, worker: str = "") -> IngestJob:
     try:
         with _heartbeat(book, job_id):
             data = book.staged(job_id).read_bytes()
-            upload = Upload(job.file_name, data, claim.tags)
+            upload = Upload(job.file_name, data, claim.tags, claim.supersedes)
             [report] = desk.ingest(
                 [upload],
                 job.collection,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from knowledge.desk.ingestion import (
     IngestionPipeline,
     ProgressCallback,
     Upload,
-    pdfs_under,
+    documents_under,
 )
 from knowledge.desk.jobs import IngestJob, JobBook
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
@@ -37,6 +38,7 @@ from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
 from knowledge.search.vectors import VectorIndex, open_vector_index
+from knowledge.search.versions import VersionBook
 from knowledge.usage.events import Rating, UsageLog
 from knowledge.usage.recording import MeteredModel, recorded_stream
 
@@ -63,6 +65,7 @@ class Desk:
         self.store = KnowledgeStore(
             self.engine, index or open_vector_index(settings), settings.files_dir
         )
+        self.versions = VersionBook(self.store)
         self.contracts = ContractBook(self.engine)
         self.usage = UsageLog(
             self.engine,
@@ -217,12 +220,28 @@ class Desk:
             if upload.tags is not None:
                 normalise_tags(upload.tags)
         target = self.store.ensure_collection(collection or self.settings.default_collection)
+        uploads = self._resolve_versions(uploads, target)
         jobs = [
             self.jobs.create(u, target, owner, tags=given, contracts=contracts) for u in uploads
         ]
         for job in jobs:
             self.runner.submit(job.job_id)
         return jobs
+
+    def _resolve_versions(self, uploads: Sequence[Upload], collection: str) -> list[Upload]:
+        """Each upload's ``supersedes`` (a file name or id of ``collection``) as a doc id; an
+        unknown one, or one earlier version given to two files, stops before anything is
+        queued."""
+        resolved = [
+            replace(u, supersedes=self.versions.resolve(collection, u.supersedes).doc_id)
+            if u.supersedes
+            else u
+            for u in uploads
+        ]
+        chosen = [u.supersedes for u in resolved if u.supersedes]
+        if len(chosen) != len(set(chosen)):
+            raise KdeskError("An earlier version can be replaced by one new file only.")
+        return resolved
 
     def model_for(self, spec: str) -> ChatModel:
         """A persona's model: "" the desk's own, "BACKEND:MODEL" or a model name of the
@@ -281,18 +300,22 @@ class Desk:
         """Passages from ``collections`` (default: all) and, with ``where``, only from the
         documents there that it lets through ([] when it lets none through)."""
         searched = self._collections(collections)
-        doc_ids = self.filtered_doc_ids(searched, where)
+        doc_ids = self.filtered_doc_ids(searched, where, query)
         if doc_ids == []:
             return []
         return self.retriever.search(query, searched, k or self.settings.top_k, doc_ids=doc_ids)
 
     def filtered_doc_ids(
-        self, collections: Sequence[str], where: SearchFilter | None
+        self, collections: Sequence[str], where: SearchFilter | None, question: str = ""
     ) -> list[str] | None:
-        """The documents of ``collections`` that ``where`` lets through (None: no filter)."""
-        if where is None or where.empty:
+        """The documents of ``collections`` that ``where`` lets through, without superseded
+        versions unless ``question`` asks for an earlier one or ``where`` lets them in
+        (knowledge.search.versions); None: every document."""
+        hidden = self.versions.hidden(collections, question, where)
+        if (where is None or where.empty) and not hidden:
             return None
-        return self.store.filtered_doc_ids(collections, where)
+        found = self.store.filtered_doc_ids(collections, where or SearchFilter())
+        return [doc_id for doc_id in found if doc_id not in hidden]
 
     def set_tags(self, doc_id: str, tags: Sequence[str]) -> DocumentInfo:
         """Change a document's tags (normalised) without re-reading or re-embedding it."""
@@ -319,7 +342,7 @@ class Desk:
         searched = self._collections(collections)
         metered = MeteredModel(self.model_for(persona.model))
         try:
-            doc_ids = self.filtered_doc_ids(searched, where)
+            doc_ids = self.filtered_doc_ids(searched, where, question)
             stream = self.assistant(metered).ask(
                 question, searched, history=history, persona=persona, doc_ids=doc_ids
             )
@@ -362,7 +385,7 @@ class Desk:
         prepare_search: bool = False,
     ) -> list[IngestReport]:
         target = collection or self.settings.default_collection
-        uploads = self.read_files(pdfs_under(paths), target)
+        uploads = self.read_files(documents_under(paths), target)
         return self.ingest(uploads, target, progress, tags=tags, prepare_search=prepare_search)
 
     def read_files(

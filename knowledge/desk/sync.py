@@ -1,4 +1,4 @@
-"""Folder sync (`kdesk sync`): a folder of PDFs (a mounted share) mirrored into a collection,
+"""Folder sync (`kdesk sync`): a folder of documents (a mounted share) mirrored into a collection,
 incrementally. Documents are matched by file name (the store's key in a collection): a file
 whose name is new, or whose bytes' sha256 differs from the stored document's, is ingested as a
 job; an unchanged one is skipped by its hash (read once, to hash it, never parsed); a stored
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from knowledge.core.errors import KdeskError, NotFoundError
-from knowledge.desk.ingestion import Upload, pdfs_under
+from knowledge.desk.ingestion import Upload, documents_under
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.events import os_user
 
@@ -102,12 +102,12 @@ def plan_sync(desk: Desk, folder: str | Path, collection: str) -> SyncPlan:
     if not root.exists():
         raise KdeskError(f"No such folder: {root}")
     if not root.is_dir():
-        raise KdeskError(f"Not a folder: {root} (sync mirrors a folder of PDFs)")
+        raise KdeskError(f"Not a folder: {root} (sync mirrors a folder of documents)")
     target = validate_collection_name(collection)
     stored = {d.file_name: d for d in desk.store.documents([target])}
     files: dict[str, Path] = {}
     items: list[SyncItem] = []
-    for path in pdfs_under([root]):
+    for path in documents_under([root]):
         if not path.is_file():
             continue
         if path.name in files:
@@ -185,12 +185,12 @@ def run_sync(
     """Carry ``plan`` out: delete the missing documents (only with ``delete``; first, so that
     a file copied from a deleted one is ingested, not taken for its duplicate), ingest the new
     and changed files as jobs of ``owner`` (default "sync:<os user>"), one file read at a time,
-    and wait for them. A folder without any PDF deletes nothing (KdeskError)."""
+    and wait for them. A folder without any document deletes nothing (KdeskError)."""
     owner = owner or f"sync:{os_user()}"
     missing = [item for item in plan.items if item.action == "missing"]
     if delete and missing and all(item.path is None for item in plan.items):
         raise KdeskError(  # an unmounted share looks like an empty folder
-            f"{plan.folder} holds no PDF files (is the share mounted?): nothing is deleted "
+            f"{plan.folder} holds no documents (is the share mounted?): nothing is deleted "
             f"from {plan.collection}."
         )
     outcomes: dict[int, SyncOutcome] = {}

@@ -59,12 +59,14 @@ def parse_day(text: str | date | None, what: str = "date") -> date | None:
 class SearchFilter:
     """Which documents a search may use; every field given must hold (an empty one does not
     filter). ``documents``: file names or document ids, any of them; ``tags``: documents with
-    any of these tags; ``ingested_since`` / ``ingested_until``: UTC days, both included."""
+    any of these tags; ``ingested_since`` / ``ingested_until``: UTC days, both included.
+    Superseded versions are left out unless ``include_earlier`` or named in ``documents``."""
 
     documents: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     ingested_since: date | None = None
     ingested_until: date | None = None
+    include_earlier: bool = False
 
     def __post_init__(self) -> None:
         names = tuple(dict.fromkeys(d.strip() for d in self.documents if d.strip()))
@@ -81,6 +83,7 @@ class SearchFilter:
         tags: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        include_earlier: bool = False,
     ) -> SearchFilter:
         """From user input (the CLI's flags): dates as YYYY-MM-DD; a bad one is a KdeskError."""
         return cls(
@@ -88,10 +91,12 @@ class SearchFilter:
             tuple(tags or ()),
             parse_day(since, "--since"),
             parse_day(until, "--until"),
+            include_earlier,
         )
 
     @property
     def empty(self) -> bool:
+        """Narrows nothing (``include_earlier`` widens, it does not narrow)."""
         return not (self.documents or self.tags or self.ingested_since or self.ingested_until)
 
 
@@ -108,9 +113,14 @@ def document_tags(
 def document_choices(
     documents: Iterable[DocumentInfo], collections: Sequence[str]
 ) -> dict[str, str]:
-    """ "collection / file name" -> document id, for the documents of ``collections``."""
+    """ "collection / file name" -> document id, for the documents of ``collections``; a
+    superseded version is marked "(earlier version)"."""
+    documents = list(documents)
+    earlier = {d.supersedes for d in documents if d.supersedes}
     return {
-        f"{d.collection} / {d.file_name}": d.doc_id
+        f"{d.collection} / {d.file_name}" + (" (earlier version)" if d.doc_id in earlier else ""): (
+            d.doc_id
+        )
         for d in documents
         if d.collection in collections
     }

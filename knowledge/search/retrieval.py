@@ -156,14 +156,17 @@ class Retriever:
         vector_hits: list[tuple[str, float]] = []
         keyword_hits: list[tuple[str, float]] = []
         for collection in collections:
-            members = None  # with doc_ids: their chunks here, the only ones a query may find
-            if doc_ids is not None:
-                members = self.store.chunk_ids(collection, doc_ids)
-                if not members:
-                    continue
+            # the in-memory query masks by doc_ids itself; only the HNSW graph needs the chunk
+            # ids, read from SQL there alone (a filter leaving out a few superseded versions
+            # lists nearly every chunk). A collection holding none of them is skipped.
             exact = self.keywords.vector_query(collection, vector, self.candidates, doc_ids)
             if exact is None:  # too large to hold in memory: the HNSW graph
+                members = None if doc_ids is None else self.store.chunk_ids(collection, doc_ids)
+                if members == []:
+                    continue
                 exact = self.store.index.query(collection, vector, self.candidates, members)
+            elif doc_ids is not None and not exact:
+                continue
             vector_hits += exact
             if self.hybrid:
                 keyword_hits += self.keywords.query(collection, query, self.candidates, doc_ids)

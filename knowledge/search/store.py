@@ -15,18 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (
-    Engine,
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingest.chunking import ChunkDraft
 from ingest.document import ParsedDocument
+from ingest.reader import suffix_for
 from knowledge.core.db import utc_now
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Chunk, DocumentInfo, IngestStatus
@@ -201,8 +195,10 @@ class KnowledgeStore:
         doc_id = existing.doc_id if existing else uuid.uuid4().hex[:16]
         version = self._version(doc_id) + 1 if existing else 1
         ids = [f"{doc_id}-v{version}-{i}" for i in range(len(drafts))]
-        pending = self._begin_write(writer, collection, ids, self._pdf_path(doc_id, version))
-        pdf_path = self._save_pdf(doc_id, version, pdf_bytes)
+        # the original of any format (the column is still called pdf_path)
+        path = self.files_dir / f"{doc_id}-v{version}{suffix_for(parsed.media_type)}"
+        pending = self._begin_write(writer, collection, ids, path)
+        pdf_path = self._save_pdf(path, pdf_bytes)
         self.index.add(collection, ids, vectors)
         try:
             old_ids = self._swap_in(
@@ -235,12 +231,8 @@ class KnowledgeStore:
             row = session.get(DocumentRow, doc_id)
             return row.version if row else 0
 
-    def _pdf_path(self, doc_id: str, version: int) -> Path:
-        return self.files_dir / f"{doc_id}-v{version}.pdf"
-
-    def _save_pdf(self, doc_id: str, version: int, data: bytes) -> Path:
+    def _save_pdf(self, path: Path, data: bytes) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self._pdf_path(doc_id, version)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -372,6 +364,9 @@ class KnowledgeStore:
             info = _document_info(row)
             ids = list(session.scalars(select(ChunkRow.id).where(ChunkRow.doc_id == doc_id)))
             session.execute(delete(ChunkRow).where(ChunkRow.doc_id == doc_id))
+            # a deleted middle version's newer version now supersedes its earlier one
+            newer = update(DocumentRow).where(DocumentRow.supersedes == doc_id)
+            session.execute(newer.values(supersedes=row.supersedes))
             session.delete(row)
             self._bump(session, info.collection)
         self.index.delete(info.collection, ids)

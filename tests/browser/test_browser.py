@@ -27,7 +27,7 @@ from tests.pages.support import (
 pytestmark = pytest.mark.browser
 
 COLLECTION = "Handbooks"
-CITATION = f"[1] {TITLE} — p. {HOTEL_PAGE}"
+CITATION = f"[1] {TITLE} — page {HOTEL_PAGE}"
 NEW_PASSWORD = "a long password of my own"
 ADMIN_PAGES = ["Chat", "Knowledge", "Contracts", "Analytics", "Roles", "Admin", "Account"]
 

@@ -19,7 +19,7 @@ from tests.pdfs import make_pdf
 
 pytestmark = [pytest.mark.browser, needs_tesseract]
 
-CITATION = f"[1] {TITLE} — p. {HOTEL_PAGE} (OCR)"
+CITATION = f"[1] {TITLE} — page {HOTEL_PAGE} (OCR)"
 
 
 def test_a_scanned_page_is_answered_and_cited_as_ocr(

@@ -100,6 +100,11 @@ def test_documents_outside_the_roles_are_not_found(office: Desk):
     with pytest.raises(NotFoundError, match="No document with id"):
         office.for_user("hanna").document("no-such-id")
     assert office.for_user("leo").document(memo.doc_id).file_name == "memo.pdf"
+    # the viewer's passages of a document: the same rule
+    with pytest.raises(NotFoundError, match="No document with id"):
+        office.for_user("hanna").document_chunks(memo.doc_id)
+    [chunk] = office.for_user("leo").document_chunks(memo.doc_id)
+    assert "4.2 million euros" in chunk.text
 
 
 def test_upload_and_delete_need_the_upload_permission(office: Desk):

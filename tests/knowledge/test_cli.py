@@ -313,3 +313,30 @@ def test_eval_answers_scores_citations_and_abstentions(env, tmp_path, capsys):
     assert [r["id"] for r in rows] == ["a1", "u1"]
     assert rows[0]["citations"][0][0] == "expenses.pdf" and rows[1]["abstained"]
     assert set(rows[0]["signals"]) >= {"best_sentence", "coverage"}
+
+
+def test_ingest_a_folder_of_office_and_markdown_files(env, docs, capsys):
+    from tests.office_files import make_docx
+
+    handbook = make_docx([("h1", "Remote Work"), ("p", "Remote work is allowed two days a week.")])
+    (docs / "handbook.docx").write_bytes(handbook)
+    (docs / "onboarding.md").write_text(
+        "# Onboarding\n\nNew starters meet their buddy on Monday.\n"
+    )
+    (docs / "installer.exe").write_bytes(b"MZ not a document")  # not picked up from a folder
+    code, out = run(capsys, "ingest", str(docs), "--collection", "Mixed", "--json")
+    assert code == 0
+    statuses = {r["file_name"]: r["status"] for r in out["reports"]}
+    assert statuses == {"expenses.pdf": "added", "handbook.docx": "added", "onboarding.md": "added"}
+    code, out = run(capsys, "search", "When do new starters meet their buddy?", "--json", "-k", "1")
+    assert code == 0 and out["results"][0]["doc"] == "onboarding.md"
+    code, out = run(capsys, "search", "How many days of remote work?", "-k", "1")
+    assert code == 0 and out["text"].startswith("[1] handbook.docx Remote Work (score ")
+
+    # a file named on the command line is tried whatever its type, and refused clearly
+    code, out = run(
+        capsys, "ingest", str(docs / "installer.exe"), "--collection", "Mixed", "--json"
+    )
+    assert code == 1
+    [report] = out["reports"]
+    assert report["status"] == "failed" and "not supported" in report["reason"]

@@ -101,9 +101,11 @@ def test_ingest_paths_expands_folders(desk, tmp_path):
     folder = tmp_path / "docs" / "sub"
     folder.mkdir(parents=True)
     (folder / "leave.pdf").write_bytes(make_pdf(LEAVE))
-    (tmp_path / "docs" / "readme.txt").write_text("not a pdf")
+    (tmp_path / "docs" / "readme.txt").write_text("Read the leave policy first.")
+    (tmp_path / "docs" / "setup.exe").write_bytes(b"MZ not a document")
     reports = desk.ingest_paths([tmp_path / "docs"], "HR")
-    assert [r.file_name for r in reports] == ["leave.pdf"]
+    assert [r.file_name for r in reports] == ["readme.txt", "leave.pdf"]  # sorted by path
+    assert all(r.status == "added" for r in reports)
 
 
 def test_changed_chunking_settings_re_chunk_on_the_next_ingest(desk):

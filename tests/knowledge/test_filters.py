@@ -417,6 +417,9 @@ def test_the_tags_column_is_added_to_an_existing_database(settings: Settings, em
         db.execute("DROP TABLE alembic_version")  # made before the schema had migrations
         db.execute("DROP TABLE ingest_jobs")  # and before ingestion jobs
         db.execute("DROP TABLE pending_writes")
+        db.execute("DROP INDEX ix_documents_supersedes")  # and before revision 4's columns
+        for column in ("media_type", "page_labels", "ocr_pages", "supersedes"):
+            db.execute(f"ALTER TABLE documents DROP COLUMN {column}")
     with sqlite3.connect(settings.database_path) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
     assert "tags" not in columns and "doc_id" in columns

@@ -149,6 +149,8 @@ def test_columns_of_later_releases_are_added_in_place_on_postgresql(pg_desk: Des
         connection.execute(text("DROP TABLE alembic_version"))
         connection.execute(text("DROP TABLE ingest_jobs"))  # revision 3, after the release
         connection.execute(text("DROP TABLE pending_writes"))
+        for column in ("media_type", "page_labels", "ocr_pages", "supersedes"):  # revision 4
+            connection.execute(text(f"ALTER TABLE documents DROP COLUMN {column}"))
     reopened = Desk(pg_desk.settings, embedder=embedder, model=ScriptedChatModel())
     assert reopened.store.document(doc_id).tags == (), "rows written before read as no tags"
     assert reopened.set_tags(doc_id, ["policy"]).tags == ("policy",)

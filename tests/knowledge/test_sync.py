@@ -27,7 +27,7 @@ def share(tmp_path: Path) -> Path:
     (folder / "hr").mkdir(parents=True)
     (folder / "travel.pdf").write_bytes(pdf("Travel"))
     (folder / "hr" / "leave.pdf").write_bytes(pdf("Leave"))
-    (folder / "notes.txt").write_text("not a PDF, not synced")
+    (folder / "setup.exe").write_bytes(b"MZ not a document, not synced")
     return folder
 
 
@@ -158,3 +158,21 @@ def test_kdesk_sync_json_lock_and_bad_folder(
     assert main(["sync", str(share), "--collection", "Policies", "--json"]) == 1
     broken = {f["file_name"]: f for f in json.loads(capsys.readouterr().out)["files"]}
     assert broken["broken.pdf"]["outcome"] == "failed" and broken["broken.pdf"]["reason"]
+
+
+def test_sync_picks_up_documents_of_every_supported_format(desk: Desk, share: Path):
+    from tests.office_files import make_docx
+
+    handbook = make_docx([("h1", "Remote Work"), ("p", "Remote work is allowed two days a week.")])
+    (share / "hr" / "handbook.docx").write_bytes(handbook)
+    (share / "onboarding.md").write_text("# Onboarding\n\nNew starters meet their buddy.\n")
+    first = sync_folder(desk, share, "Policies")
+    assert outcomes(first) == {
+        "handbook.docx": "added",
+        "leave.pdf": "added",
+        "onboarding.md": "added",
+        "travel.pdf": "added",
+    }  # and setup.exe is not a document
+    assert desk.search("remote work days", ["Policies"], 1)[0].chunk.file_name == "handbook.docx"
+    again = sync_folder(desk, share, "Policies")
+    assert set(outcomes(again).values()) == {"unchanged"}

@@ -23,7 +23,7 @@ def test_app_opens_on_chat_and_navigates_to_knowledge(
     at.chat_input[0].set_value(VACATION_QUESTION).run()
     assert not at.exception
     assert VACATION_FACT in at.chat_message[-1].markdown[0].value
-    assert at.chat_message[-1].button[0].label.startswith(f"[1] {TITLE} — p. ")
+    assert at.chat_message[-1].button[0].label.startswith(f"[1] {TITLE} — page ")
 
     at.switch_page("pages/library.py").run()
     assert not at.exception

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from tests.pages.support import (
 )
 from tests.pdfs import make_pdf
 
-VACATION_CITATION = f"[1] {TITLE} — p. {VACATION_PAGE}"
+VACATION_CITATION = f"[1] {TITLE} — page {VACATION_PAGE}"
 
 
 def chat(configure: Configure, data_dir: Path, host: str) -> AppTest:
@@ -335,3 +336,32 @@ def test_the_feedback_widget_refuses_someone_elses_answer(
     desk = Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
     [refused] = desk.audit.events(AuditQuery(actor="mallory", actions=("permission_denied",)))
     assert (refused.target, refused.channel) == (f"feedback:{answer.event_id}", "chat")
+
+
+def test_a_citation_of_a_word_file_shows_the_passage_in_its_section(
+    tmp_path: Path, ollama: FakeOllama, configure: Configure
+):
+    from tests.office_files import make_docx
+
+    blocks = [("title", TITLE)]
+    for page in HANDBOOK:
+        heading, text = page.split("\n", 1)
+        blocks += [("h1", heading), ("p", text)]
+    data_dir = tmp_path / "data"
+    desk = Desk(load_settings(data_dir=data_dir, model_backend="ollama"))
+    [report] = desk.ingest([Upload("handbook.docx", make_docx(blocks))], "HR")
+    assert report.status == "added", report
+
+    at = ask(chat(configure, data_dir, ollama.url), VACATION_QUESTION)
+    assert citation_labels(at) == [f"[1] {TITLE} — Vacation Policy"]
+    at.chat_message[-1].button[0].click().run()
+    assert not at.exception
+    assert not at.image and not at.number_input, "no page picture for a Word file"
+    assert any("handbook.docx · Vacation Policy" in c.value for c in at.caption)
+    [passage] = [m.value for m in at.markdown if "<mark>" in m.value]
+    marked = " ".join(re.findall(r"<mark>(.*?)</mark>", passage, re.DOTALL))
+    assert marked.startswith("Vacation Policy")  # the cited chunk, marked line by line
+    assert "27 days of paid vacation" in marked.replace("\\", "")
+    assert "Train tickets" not in passage, "only the cited section"
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download the original"

@@ -120,7 +120,7 @@ def test_upload_needs_a_collection_name_and_a_file(knowledge, data_dir: Path):
     assert [e.value for e in at.error] == ["Give the new collection a name."]
 
     upload(at, [], "HR", wait=False)
-    assert [e.value for e in at.error] == ["Choose at least one PDF file."]
+    assert [e.value for e in at.error] == ["Choose at least one file."]
     assert stored(data_dir).store.documents() == []
 
 
@@ -209,3 +209,27 @@ def test_uploads_in_progress_are_shown_to_their_owner_in_every_new_session(
         assert bar.proto.text == f"HR / {FILE_NAME}: waiting for a worker"
         assert bar.proto.value == 0
     assert desk.jobs.get(waiting.job_id).state == "queued"
+
+
+def test_the_uploader_takes_office_files(knowledge, data_dir: Path):
+    from tests.office_files import make_docx
+
+    at = knowledge()
+    accepted = at.file_uploader(key="files").proto.type
+    assert {".pdf", ".docx", ".pptx", ".xlsx", ".csv", ".html", ".md", ".txt"} <= set(accepted)
+    handbook = make_docx(
+        [
+            ("h1", "Leave"),
+            ("p", "Employees receive 25 days of paid annual leave."),
+            ("h1", "Travel"),
+            ("p", "Trains are booked in second class."),
+        ]
+    )
+    at = upload(at, [("handbook.docx", handbook), ("old.doc", b"\xd0\xcf\x11\xe0")], "HR")
+    report = table(at, 0)
+    assert report["status"] == ["failed", "added"]
+    assert "save it as .docx" in report["note"][0]
+    assert table(at, 1)["file"] == ["handbook.docx"] and table(at, 1)["pages"] == [2]
+    [doc] = stored(data_dir).store.documents(["HR"])
+    assert doc.page_labels == {1: "Leave", 2: "Travel"}
+    assert Path(doc.pdf_path).suffix == ".docx" and Path(doc.pdf_path).read_bytes() == handbook

@@ -103,7 +103,7 @@ def test_an_upload_through_one_replica_is_answered_from_by_the_other(
     seconds, label = asyncio.run(upload_on_a_ask_on_b(cluster, pdf))
     print(f"replica B answered from the upload {seconds:.1f}s after its job ended")
     assert seconds < FRESH_WITHIN_S, cluster.logs()
-    assert "Parking Notice — p. 1" in label, label
+    assert "Parking Notice — page 1" in label, label
     [doc] = [d for d in cluster.desk().store.documents([COLLECTION]) if d.file_name == pdf.name]
     assert doc.pages == 1
 

@@ -1,5 +1,6 @@
 """Documents of every format (media type, labelled pages such as slides or sheets' rows),
-pages read by OCR with their confidence, and versions (a document superseding another).
+pages read by OCR with their confidence, and versions (a document superseding another; an
+ingestion job carries the version its file supersedes).
 
 Revision ID: 4
 Revises: 3
@@ -25,9 +26,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("ocr_pages", sa.Text(), nullable=True))
         batch.add_column(sa.Column("supersedes", sa.String(32), nullable=True))
         batch.create_index("ix_documents_supersedes", ["supersedes"])
+    with op.batch_alter_table("ingest_jobs") as batch:
+        batch.add_column(sa.Column("supersedes", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ingest_jobs") as batch:
+        batch.drop_column("supersedes")
     with op.batch_alter_table("documents") as batch:
         batch.drop_index("ix_documents_supersedes")
         batch.drop_column("supersedes")
