@@ -20,7 +20,6 @@ from ingest.lines import (
     _KEYWORD_LEVELS,
     _LIST_ITEM,
     _SENTENCE_END,
-    MAX_HEADING_CHARS,
     MAX_HEADING_DEPTH,
     MIN_TOC_ENTRIES,
     _continues_heading,
@@ -30,6 +29,8 @@ from ingest.lines import (
     _Line,
     _lines,
     _table_runs,
+    column_header,
+    heading_title,
 )
 from ingest.marked import Headings, cell_table_runs, marked_headings
 
@@ -53,7 +54,7 @@ class ChunkDraft:
 
 
 # Bump when chunk boundaries change, so stored documents are re-chunked on their next ingest.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 def chunk_pages(pages: Sequence[Page], *, size: int = 900, overlap: int = 120) -> list[ChunkDraft]:
@@ -191,9 +192,7 @@ class _Segmenter:
     def _push_heading(self, level: int, title: str) -> None:
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
-        if len(title) > MAX_HEADING_CHARS:
-            title = title[:MAX_HEADING_CHARS].rsplit(" ", 1)[0] + "…"
-        self.headings.append((level, title.removesuffix(":").rstrip()))
+        self.headings.append((level, heading_title(title)))
 
     def path(self) -> tuple[str, ...]:
         return tuple(title for _, title in self.headings[-MAX_HEADING_DEPTH:])
@@ -203,9 +202,11 @@ class _Segmenter:
         if end - start <= self.size:
             yield _Piece(start, end, Boundary.BLOCK, page, self.path())
             return
+        header, header_end = column_header(rows)  # in the path of the rows after it
         for index, row in enumerate(rows):
             boundary = Boundary.BLOCK if index == 0 else Boundary.TABLE_ROW
-            yield from self._bounded(row.start, row.end, boundary, page)
+            extra = (header,) if header and index >= header_end else ()
+            yield from self._bounded(row.start, row.end, boundary, page, extra)
 
     def _paragraph(self, lines: list[_Line], page: int) -> Iterator[_Piece]:
         if not lines:
@@ -216,9 +217,11 @@ class _Segmenter:
             yield from self._bounded(sentence_start, sentence_end, boundary, page)
             boundary = Boundary.SENTENCE
 
-    def _bounded(self, start: int, end: int, boundary: Boundary, page: int) -> Iterator[_Piece]:
+    def _bounded(
+        self, start: int, end: int, boundary: Boundary, page: int, context: tuple[str, ...] = ()
+    ) -> Iterator[_Piece]:
         """Yield [start, end) as pieces no longer than ``size``: clauses, words, characters."""
-        path = self.path()
+        path = self.path() + context
         for piece_start, piece_end, piece_boundary in _split_long(
             self.text, start, end, self.size, boundary
         ):

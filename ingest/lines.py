@@ -66,6 +66,11 @@ _KEYWORD_LEVELS = {"part": 1, "article": 1, "chapter": 1, "schedule": 1, "append
 UNNUMBERED_LEVEL = 99  # ALL CAPS / Title Case headings: a leaf under numbered ones
 
 
+# A financial statement's title holds its unnumbered headings ("Financing", "Current assets")
+# until the next statement or numbered heading.
+STATEMENT_LEVEL = 50
+
+
 _SMALL_WORDS = frozenset(
     {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or"}
     | {"per", "the", "to", "vs", "via", "with", "&", "-", "–", "—"}
@@ -147,6 +152,8 @@ def _heading_level(line: str) -> int | None:
     roman = _ROMAN_HEADING.fullmatch(line)
     if roman and _heading_rest_ok(roman.group(2), max_words=10) and roman.group(2)[0].isupper():
         return 1
+    if is_statement_title(line):
+        return STATEMENT_LEVEL
     if _is_all_caps_heading(line) or _is_title_case_heading(line):
         return UNNUMBERED_LEVEL
     return None
@@ -251,8 +258,101 @@ def _table_caption_start(lines: Sequence[_Line], first_row: int, floor: int) -> 
         line = lines[start - 1].text
         if not _is_table_label(line) or line.isupper() or _NUMBERED_HEADING.fullmatch(line):
             break
+        if is_statement_title(line):  # the statement's title is its heading, not a caption
+            break
         start -= 1
     return start
+
+
+# --- financial statements ------------------------------------------------------------------
+
+# "CONDENSED CONSOLIDATED STATEMENTS OF CASH FLOWS (Unaudited)", "Consolidated Balance Sheets",
+# "CASH FLOWS STATEMENTS", "Notes to Condensed Consolidated Financial Statements (Continued)".
+_STATEMENT_KIND = (
+    r"(?:cash\s+flows?|operations|income|earnings|comprehensive\s+(?:income|loss)"
+    r"|financial\s+(?:position|condition)|(?:changes\s+in\s+)?(?:stockholders|shareholders)[’']?"
+    r"\s+(?:equity|deficit)|changes\s+in\s+equity|retained\s+earnings)"
+)
+_STATEMENT_TITLE = re.compile(
+    r"(?:(?:notes\s+to\s+(?:the\s+)?)?(?:condensed|consolidated|combined|interim|unaudited"
+    r"|financial)\s+)*"
+    rf"(?:statements?\s+of\s+{_STATEMENT_KIND}(?:\s+and\s+{_STATEMENT_KIND})?"
+    rf"|balance\s+sheets?|(?:{_STATEMENT_KIND}|financial)\s+statements?)"
+    r"(?:\s*\((?:unaudited|continued|loss|deficit)\))*",
+    re.IGNORECASE,
+)
+
+
+def is_statement_title(line: str) -> bool:
+    """The title of a financial statement or of its notes (a heading however it is cased)."""
+    words = line.split()
+    return (
+        2 <= len(words) <= 12 and line[0].isupper() and _STATEMENT_TITLE.fullmatch(line) is not None
+    )
+
+
+# What people call each statement, where its title says it otherwise ("cash flow statement"
+# for "Statements of Cash Flows"): general financial-statement vocabulary, matched by words.
+_COMMON_NAMES = (
+    (re.compile(r"\bcash\s+flows?\b", re.I), "cash flow statement"),
+    (re.compile(r"statements?\s+of\s+(operations|income|earnings)\b", re.I), "income statement"),
+    (re.compile(r"\bcomprehensive\s+(income|loss)\b", re.I), "comprehensive income statement"),
+    (re.compile(r"\bfinancial\s+(position|condition)\b", re.I), "balance sheet"),
+    (re.compile(r"\b(stockholders|shareholders)[’']?\s+equity\b", re.I), "equity statement"),
+    (re.compile(r"\bnotes\s+to\b", re.I), "financial statement notes"),
+)
+
+
+def statement_common_name(title: str) -> str | None:
+    """The everyday name of the statement ``title`` names, when the title lacks those words."""
+    if not is_statement_title(title):
+        return None
+    for pattern, name in _COMMON_NAMES:
+        if pattern.search(title):
+            return None if name.lower() in title.lower() else name
+    return None
+
+
+# --- column headers -------------------------------------------------------------------------
+
+# The column header of a table: its first lines, up to the first that holds an amount (a number
+# other than a year or a day of a month: "Three Months Ended September 30, 2024 2023" is a header).
+MAX_HEADER_ROWS = 8
+MAX_HEADER_CHARS = 200
+_DATE_PART = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b,?"
+    r"|\b(19|20)\d\d\b|\bQ[1-4]\b",
+    re.IGNORECASE,
+)
+_AMOUNT = re.compile(r"\d")
+
+
+def header_rows(rows: Sequence[_Line]) -> int:
+    """How many of a table's first lines are its column header."""
+    for index, row in enumerate(rows[:MAX_HEADER_ROWS]):
+        if _AMOUNT.search(_DATE_PART.sub(" ", row.text)):
+            return index
+    return 0  # no amounts at all, or a header too long to be one: no header
+
+
+def column_header(rows: Sequence[_Line]) -> tuple[str, int]:
+    """The column header of a table as one line ("" when it has none) and the index of the
+    row after it. A split table's rows carry it in their heading path: embedded and
+    keyword-indexed with them, while the chunk text stays an exact slice of the page."""
+    end = header_rows(rows)
+    return _shortened(" ".join(row.text for row in rows[:end]), MAX_HEADER_CHARS), end
+
+
+def heading_title(title: str) -> str:
+    """A heading as its path shows it: shortened, and a statement with its everyday name
+    ("Statements of Cash Flows" is what a "cash flow statement" query means)."""
+    common_name = statement_common_name(title)
+    title = _shortened(title, MAX_HEADING_CHARS).removesuffix(":").rstrip()
+    return f"{title} · {common_name}" if common_name else title
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 MIN_TOC_ENTRIES = 5

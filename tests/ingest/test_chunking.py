@@ -12,7 +12,7 @@ import pytest
 
 from ingest.chunking import ChunkDraft, chunk_pages
 from ingest.document import Page
-from ingest.lines import document_text
+from ingest.lines import document_text, statement_common_name
 from ingest.pdf import parse_pdf
 from tests.pdfs import make_pdf
 
@@ -343,3 +343,73 @@ def test_two_page_chunks_know_where_the_second_page_begins() -> None:
     assert chunk.page_break is not None
     assert chunk.text[chunk.page_break :].startswith("Second page")
     assert chunk.page_at(0) == 1 and chunk.page_at(chunk.page_break) == 2
+
+
+# --- tables with column headers and statement titles --------------------------------------
+
+
+def _statement_page(title: str, rows: int) -> str:
+    header = ["(In millions)", "Three Months Ended Nine Months Ended", "September 30,", "2024 2023"]
+    lines = [f"Operating line item {n} {n * 1_001:,} {n * 997:,}" for n in range(1, rows + 1)]
+    return "\n".join([title, *header, *lines])
+
+
+def test_rows_of_a_split_table_keep_its_column_header() -> None:
+    page = _statement_page("CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited)", 90)
+    pages = [Page(1, page)]
+    chunks = chunk_pages(pages, size=SIZE, overlap=OVERLAP)
+    _assert_well_formed(pages, chunks, SIZE, OVERLAP)
+    assert len(chunks) >= 3
+    header = "(In millions) Three Months Ended Nine Months Ended September 30, 2024 2023"
+    first, *rest = chunks
+    assert "Three Months Ended" in first.text and header not in first.heading_path
+    for chunk in rest:  # the text stays an exact slice; the header rides in the heading path
+        assert "Three Months Ended" not in chunk.text
+        assert chunk.heading_path[-1] == header
+        assert all(line.startswith("Operating line item") for line in chunk.text.split("\n"))
+
+
+def test_a_table_that_fits_gets_no_column_header_path() -> None:
+    page = _statement_page("CONDENSED CONSOLIDATED BALANCE SHEETS", 5)
+    [chunk] = chunk_pages([Page(1, page)], size=SIZE, overlap=OVERLAP)
+    assert chunk.heading_path == ("CONDENSED CONSOLIDATED BALANCE SHEETS",)
+
+
+def test_statement_titles_are_headings_with_their_everyday_name() -> None:
+    """The title above a table's column header is its heading, not a caption; the rows' own
+    labels ("Financing") nest under it."""
+    cash = _statement_page("CONDENSED CONSOLIDATED STATEMENTS OF CASH FLOWS (Unaudited)", 40)
+    cash = cash.replace("Operating line item 20 ", "Financing\nOperating line item 20 ")
+    pages = [Page(1, _statement_page("Consolidated Statements of Income", 10)), Page(2, cash)]
+    chunks = chunk_pages(pages, size=SIZE, overlap=OVERLAP)
+    first = chunks[0].heading_path
+    assert first == ("Consolidated Statements of Income · income statement",)
+    cash_title = "CONDENSED CONSOLIDATED STATEMENTS OF CASH FLOWS (Unaudited) · cash flow statement"
+    on_page_2 = [c.heading_path for c in chunks if c.page_start == 2]
+    assert on_page_2 and all(path[0] == cash_title for path in on_page_2)
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("CASH FLOWS STATEMENTS", "cash flow statement"),
+        ("Consolidated Statements of Operations", "income statement"),
+        ("Statements of Financial Position", "balance sheet"),
+        ("CONDENSED CONSOLIDATED BALANCE SHEETS", None),  # it says so already
+        (
+            "Notes to Condensed Consolidated Financial Statements (Continued)",
+            "financial statement notes",
+        ),
+        ("Consolidated Statements of Operations and Comprehensive Income", "income statement"),
+        (
+            "CONSOLIDATED STATEMENTS OF COMPREHENSIVE INCOME (LOSS)",
+            "comprehensive income statement",
+        ),
+        ("Three Months Ended", None),  # not a statement
+        ("Policy Statement", None),
+        ("Statement of Work", None),
+        ("The statements of operations show a loss", None),
+    ],
+)
+def test_statement_common_names(title: str, name: str | None) -> None:
+    assert statement_common_name(title) == name
