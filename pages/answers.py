@@ -50,6 +50,9 @@ def show_pdf_page(citation: Citation, pdf_path: str) -> None:
     pages = page_count(pdf_path)
     page = st.number_input("Page", 1, pages, citation.page, key=f"page-{chunk.id}")
     st.caption(f"**{chunk.title}** · {chunk.file_name} · page {page} of {pages}")
+    if int(page) in chunk.ocr_pages:
+        confidence = chunk.ocr_pages[int(page)]
+        st.caption(f"This page is a scan: its text was read by OCR ({confidence:.0f}% confidence).")
     with st.expander("Cited passage", expanded=True):
         st.markdown(f"> {citation.quote}")
     try:
@@ -72,8 +75,10 @@ def show_passage(citation: Citation) -> None:
 
 
 def place(chunk: Chunk, page: int) -> str:
-    """ "page 3" of a PDF; of other formats the page's label ("slide 3", "Rates, rows 2-41")."""
-    return chunk.page_labels.get(page) or f"page {page}"
+    """ "page 3" of a PDF ("page 3 (OCR)" where its text was read from the scan); of other
+    formats the page's label ("slide 3", "Rates, rows 2-41")."""
+    where = chunk.page_labels.get(page) or f"page {page}"
+    return where + (" (OCR)" if page in chunk.ocr_pages else "")
 
 
 def instruction_warning(pages: tuple[int, ...]) -> str:

@@ -34,6 +34,7 @@ def make_pdf(
     header: str | None = None,
     footer: str | None = None,
     scanned_pages: Sequence[int] = (),
+    image_pages: Sequence[int] = (),
 ) -> bytes:
     """Build a PDF with one page per item of ``pages`` (a page may be ``""``).
 
@@ -41,12 +42,16 @@ def make_pdf(
     ``empty_user_password_encryption`` encrypts with AES-128 and an empty user password,
     like many SEC filings: it opens without a password. ``header`` and ``footer`` are
     printed on every page; ``{page}`` in either is replaced by the page number.
-    ``scanned_pages`` (1-based) get a picture instead of text, like a scanned sheet.
+    ``scanned_pages`` (1-based) get a picture instead of text, like a scanned sheet;
+    ``image_pages`` (1-based) become a picture of their own text (a scan OCR can read).
     """
     pdf = _new_pdf(title)
     for number, text in enumerate(pages, start=1):
         if number in scanned_pages:
             _add_picture_page(pdf)
+            continue
+        if number in image_pages:
+            _add_image_of_text_page(pdf, text, number, header, footer)
             continue
         _add_text_page(pdf, text, number, header, footer)
     if password is not None:
@@ -145,6 +150,28 @@ def _add_picture_page(pdf: FPDF) -> None:
     pdf.image(_scan_like_image(), x=MARGIN_MM, y=MARGIN_MM, w=PAGE_WIDTH_MM - 2 * MARGIN_MM)
     pdf.set_draw_color(40, 40, 40)
     pdf.rect(MARGIN_MM / 2, MARGIN_MM / 2, PAGE_WIDTH_MM - MARGIN_MM, A4_HEIGHT_MM - MARGIN_MM)
+
+
+SCAN_DPI = 200
+
+
+def _add_image_of_text_page(
+    pdf: FPDF, text: str, number: int, header: str | None, footer: str | None
+) -> None:
+    """The page as printed, then scanned: its text becomes pixels at SCAN_DPI."""
+    import pypdfium2 as pdfium
+
+    printed = _new_pdf(None)
+    _add_text_page(printed, text, number, header, footer)
+    document = pdfium.PdfDocument(bytes(printed.output()))
+    try:
+        image = document[0].render(scale=SCAN_DPI / 72, grayscale=True).to_pil()
+        width_pt, height_pt = document[0].get_size()
+    finally:
+        document.close()
+    width, height = width_pt * 25.4 / 72, height_pt * 25.4 / 72
+    pdf.add_page(format=(width, height))
+    pdf.image(image, x=0, y=0, w=width, h=height)
 
 
 def _scan_like_image() -> Image.Image:

@@ -45,6 +45,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             "doc": r.chunk.file_name,
             "page": r.chunk.page_start,
             "page_end": r.chunk.page_end,
+            "location": r.chunk.cited_as(),
+            "ocr": r.chunk.page_start in r.chunk.ocr_pages,
             "text": r.chunk.text,
             "score": r.score,
         }
@@ -53,8 +55,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         common.print_json({"results": rows})
     else:
-        for n, (row, r) in enumerate(zip(rows, results, strict=True), start=1):
-            print(f"[{n}] {row['doc']} {r.chunk.location()} (score {row['score']:.2f})")
+        for n, row in enumerate(rows, start=1):
+            print(f"[{n}] {row['doc']} {row['location']} (score {row['score']:.2f})")
             print(f"    {str(row['text'])[:300]}")
     return 0
 
@@ -89,6 +91,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                         "n": c.n,
                         "doc": c.chunk.file_name,
                         "page": c.page,
+                        "location": c.chunk.cited_as(c.page),
+                        "ocr": c.page in c.chunk.ocr_pages,
                         "text": c.quote,
                         "score": c.score,
                     }
@@ -102,7 +106,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"Model error: {answer.error}")
     print(f"Answer (verified, {answer.model}): {answer.text}")
     for c in answer.citations:
-        print(f"  [{c.n}] {c.chunk.file_name}, {c.chunk.location(c.page)}")
+        print(f"  [{c.n}] {c.chunk.file_name}, {c.chunk.cited_as(c.page)}")
     if answer.event_id:
         as_user = f" --user {args.user}" if args.user else ""
         print(f"Rate it: kdesk feedback {answer.event_id} up|down{as_user} [--comment TEXT]")

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(120, ge=0, le=1000)
     max_upload_mb: int = Field(200, ge=1)
     max_pages: int = Field(5000, ge=1)
+    # OCR of pages without a text layer (scans): Tesseract when installed (auto), or never
+    ocr: Literal["auto", "off"] = "auto"
+    ocr_languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")  # eng+deu: both
+    ocr_dpi: int = Field(300, ge=72, le=600, description="resolution pages are read at")
+    ocr_tessdata: str = ""  # the language data's folder; empty: $TESSDATA_PREFIX or Debian's
     # Contracts get clause records; besides an explicit flag or a collection named "...contract...",
     # the first pages are checked for a contract preamble
     contract_detection: bool = True

@@ -56,6 +56,11 @@ class Chunk:
         page = self.page_start if page is None else page
         return self.page_labels.get(page) or f"p. {page}"
 
+    def cited_as(self, page: int | None = None) -> str:
+        """``location``, saying "(OCR)" where the page's text was read from its image."""
+        page = self.page_start if page is None else page
+        return self.location(page) + (" (OCR)" if page in self.ocr_pages else "")
+
 
 @dataclass(frozen=True)
 class ScoredChunk:
@@ -134,6 +139,8 @@ class IngestReport:
     instruction_pages: tuple[int, ...] = ()  # pages with text addressed to an AI assistant
     supersedes: str | None = None  # the doc_id of the earlier version it now replaces
     proposed_supersedes: str | None = None  # the doc_id it looks like a new version of
+    ocr_pages: tuple[int, ...] = ()  # pages whose text was read from their image
+    ocr_confidence: float | None = None  # those pages' mean word confidence, 0-100
 
 
 @dataclass(frozen=True)

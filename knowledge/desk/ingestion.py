@@ -3,6 +3,7 @@ observed report of each file, and the embedding of a document's chunks and sente
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +15,7 @@ import numpy as np
 
 from ingest.chunking import ChunkDraft, chunk_pages
 from ingest.document import PDF, DocumentError, ParsedDocument
+from ingest.ocr import OcrOptions, ocr_options
 from ingest.reader import SUPPORTED_SUFFIXES, read_document
 from knowledge.core import metrics
 from knowledge.core.text import sentence_spans
@@ -28,6 +30,9 @@ if TYPE_CHECKING:  # the desk builds the pipeline; the pipeline only uses its co
     from knowledge.desk.root import Desk
 
 EMBED_BATCH = 64
+OCR_STAGE = "reading text (OCR)"
+OCR_SHARE = 0.6  # of a file's progress bar: OCR takes seconds a page, embedding far less
+_OCR_READY: dict[tuple[str, int, str], OcrOptions] = {}
 ingest_log = logging.getLogger("kdesk.ingest")
 
 
@@ -74,6 +79,35 @@ def observed_ingest(report: IngestReport) -> IngestReport:
     fields = {k: v for k, v in asdict(report).items() if k != "pages_without_text"}
     ingest_log.info("ingest", extra={"fields": fields})  # a failed file is a result, not a fault
     return report
+
+
+def ocr_notes(parsed: ParsedDocument, ocr: OcrOptions) -> list[str]:
+    """What the report says about pages read by OCR and pages left without text."""
+    notes = []
+    if parsed.ocr_pages:
+        read = ", ".join(str(p) for p in list(parsed.ocr_pages)[:20])
+        notes.append(
+            f"OCR read {len(parsed.ocr_pages)} page(s): {read} "
+            f"(mean confidence {mean_confidence(parsed):.0f}%)"
+        )
+    empty = parsed.pages_without_text
+    if empty:
+        missing = ", ".join(str(p) for p in empty[:20])
+        if parsed.media_type != PDF:  # a section or slide without text; nothing to OCR
+            notes.append(f"{len(empty)} page(s) without text: {missing}")
+        elif ocr.reader is None:
+            notes.append(
+                f"needs OCR: {len(empty)} page(s) without a text layer ({missing}) are not "
+                f"indexed; {ocr.unavailable}"
+            )
+        else:
+            notes.append(f"{len(empty)} page(s) without text (blank?): {missing}")
+    return notes
+
+
+def mean_confidence(parsed: ParsedDocument) -> float | None:
+    scores = list(parsed.ocr_pages.values())
+    return round(sum(scores) / len(scores), 1) if scores else None
 
 
 def embed_chunks(
@@ -213,6 +247,16 @@ class IngestionPipeline:
             )
 
         report("reading", 0.0)
+        existing = self.desk.store.find_document(collection, name)
+        pipeline = self.desk.pipeline_fingerprint()
+        # the same bytes already stored with their scanned pages read: no OCR again
+        already_read = bool(
+            existing
+            and existing.ocr_pages
+            and existing.pipeline == pipeline
+            and existing.sha256 == hashlib.sha256(upload.data).hexdigest()
+        )
+        ocr = OcrOptions(None) if already_read else self._ocr()
         try:
             parsed = read_document(
                 upload.data,
@@ -221,12 +265,20 @@ class IngestionPipeline:
                 max_bytes=s.max_upload_mb * 1024 * 1024,
                 max_pages=s.max_pages,
                 block_chars=s.chunk_size,
+                ocr=ocr,
+                ocr_progress=lambda step: report(
+                    OCR_STAGE, OCR_SHARE * step.done / step.to_read, step.page_count, step.page
+                ),
+                require_text=not already_read,
             )
         except DocumentError as exc:
             return failed(str(exc))
-        existing = self.desk.store.find_document(collection, name)
-        pipeline = self.desk.pipeline_fingerprint()
-        if existing and existing.sha256 == parsed.sha256 and existing.pipeline == pipeline:
+        if (
+            existing
+            and existing.sha256 == parsed.sha256
+            and existing.pipeline == pipeline
+            and set(parsed.ocr_pages) <= set(existing.ocr_pages)  # OCR now: read them
+        ):
             self._extract_clauses(existing.doc_id, collection, parsed, contracts, refresh=False)
             if tags is not None and tags != existing.tags:  # new tags need no re-embedding
                 existing = self.desk.store.set_tags(existing.doc_id, tags)
@@ -266,13 +318,14 @@ class IngestionPipeline:
                 doc_id=copy.document.doc_id,
                 tags=copy.document.tags,
             )
-        report("embedding", 0.1, parsed.page_count)
+        start = OCR_SHARE if parsed.ocr_pages else 0.1
+        report("embedding", start, parsed.page_count)
         matrix, sentences = embed_chunks(
             self.desk.embedder,
             parsed.title,
             drafts,
             lambda done, pages_done: report(
-                "embedding", 0.1 + 0.85 * done, parsed.page_count, pages_done
+                "embedding", start + (0.95 - start) * done, parsed.page_count, pages_done
             ),
         )
         report("storing", 0.95)
@@ -293,13 +346,7 @@ class IngestionPipeline:
             return failed(f"could not be stored: {exc}")
         self._extract_clauses(doc_id, collection, parsed, contracts)
         link = self.desk.versions.settle(doc_id, upload.supersedes, propose=existing is None)
-        warnings = list(link.notes)
-        if parsed.pages_without_text:
-            missing = ", ".join(str(p) for p in parsed.pages_without_text[:20])
-            scanned = " (scanned?)" if parsed.media_type == PDF else ""
-            warnings.append(
-                f"{len(parsed.pages_without_text)} page(s) without text{scanned}: {missing}"
-            )
+        warnings = [*link.notes, *ocr_notes(parsed, ocr)]
         flagged = self.desk.store.document(doc_id).instruction_pages
         if flagged:
             pages = ", ".join(str(p) for p in flagged[:20])
@@ -323,7 +370,21 @@ class IngestionPipeline:
             instruction_pages=flagged,
             supersedes=link.supersedes,
             proposed_supersedes=link.proposed,
+            ocr_pages=tuple(parsed.ocr_pages),
+            ocr_confidence=mean_confidence(parsed),
         )
+
+    def _ocr(self) -> OcrOptions:
+        s = self.desk.settings
+        if s.ocr == "off":
+            return ocr_options(False, s.ocr_languages, s.ocr_dpi)
+        key = (s.ocr_languages, s.ocr_dpi, s.ocr_tessdata)
+        if key not in _OCR_READY:  # found once per process; a missing engine is looked for again
+            options = ocr_options(True, *key)
+            if options.reader is None:
+                return options
+            _OCR_READY[key] = options
+        return _OCR_READY[key]
 
     def _extract_clauses(
         self,

@@ -113,7 +113,7 @@ def _job(row: JobRow) -> IngestJob:
     report = None
     if row.report:
         fields = json.loads(row.report)
-        for key in ("pages_without_text", "tags", "instruction_pages"):
+        for key in ("pages_without_text", "tags", "instruction_pages", "ocr_pages"):
             fields[key] = tuple(fields.get(key) or ())
         report = IngestReport(**fields)
     return IngestJob(

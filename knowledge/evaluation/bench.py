@@ -349,7 +349,20 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "first_token": first_token,
         "usage_analytics": usage,
         "clauses": _bench_clauses(quick),
+        "ocr": _bench_ocr(quick, settings.ocr_languages),
     }
+
+
+def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:
+    from knowledge.evaluation.ocr_bench import bench_ocr
+
+    return bench_ocr(ocr_pages(1 if quick else 6), languages)
+
+
+def ocr_pages(count: int, seed: int = 5) -> list[str]:
+    """Policy pages that fit on A4, each under its own heading (not a running header)."""
+    rng = random.Random(seed)
+    return [synthetic_page(rng, f"Rules on {TOPICS[n % len(TOPICS)]}") for n in range(count)]
 
 
 def _bench_clauses(quick: bool) -> dict[str, object]:

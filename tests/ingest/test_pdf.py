@@ -15,6 +15,7 @@ from ingest.pdf import (
     EmptyPdfError,
     EncryptedPdfError,
     Engine,
+    NeedsOcrError,
     NotAPdfError,
     NoTextError,
     PdfError,
@@ -262,9 +263,11 @@ def test_empty_user_password_encryption_opens_normally(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_scanned_pdf_has_no_text(engine: Engine) -> None:
-    with pytest.raises(NoTextError, match=r"scan\.pdf.*looks scanned.*OCR is not supported"):
+def test_scanned_pdf_without_ocr_needs_ocr(engine: Engine) -> None:
+    """Without OCR options a scan is refused as needing OCR (tests/ingest/test_ocr.py reads it)."""
+    with pytest.raises(NeedsOcrError, match=r'needs OCR: "scan\.pdf" has no text layer'):
         parse_pdf(make_scanned_pdf(3), "scan.pdf", engine=engine)
+    assert issubclass(NeedsOcrError, NoTextError)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -351,10 +354,11 @@ def test_every_error_names_its_reason() -> None:
             CorruptPdfError,
             EmptyPdfError,
             NoTextError,
+            NeedsOcrError,
             TooLargeError,
         )
     }
-    assert len(reasons) == 6
+    assert len(reasons) == 7
 
 
 def test_the_other_engine_is_asked_before_calling_a_file_scanned(

@@ -64,8 +64,9 @@ def test_ingest_search_ask_json_contract(env, docs, tmp_path, capsys):
     code, out = run(capsys, "search", "hotel limit per night", "--json", "-k", "2")
     assert code == 0
     [first, *_] = out["results"]
-    assert set(first) == {"doc", "page", "page_end", "text", "score"}
+    assert set(first) == {"doc", "page", "page_end", "location", "ocr", "text", "score"}
     assert first["doc"] == "expenses.pdf" and first["page"] <= 2 <= first["page_end"]
+    assert first["location"] == f"p. {first['page']}" and first["ocr"] is False
 
     code, out = run(capsys, "ask", "What is the hotel limit per night in capital cities?", "--json")
     assert code == 0
@@ -191,7 +192,8 @@ def test_ingest_tags_and_search_ask_filters(env, docs, tmp_path, capsys):
     def found(*flags: str) -> set[str]:
         code, out = run(capsys, "search", HOTEL_QUESTION, "--json", *flags)
         assert code == 0
-        assert all(set(r) == {"doc", "page", "page_end", "text", "score"} for r in out["results"])
+        keys = {"doc", "page", "page_end", "location", "ocr", "text", "score"}
+        assert all(set(r) == keys for r in out["results"])
         return {r["doc"] for r in out["results"]}
 
     assert found() == {"expenses.pdf", "security.pdf"}
