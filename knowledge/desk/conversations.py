@@ -53,7 +53,7 @@ class UserConversations:
     def owner(self) -> str:
         return self.me.user
 
-    def list(self) -> list[Conversation]:
+    def recent(self) -> list[Conversation]:
         purge_expired(self.book, self.me.desk.settings.conversation_days)
         return self.book.list(self.owner)
 
