@@ -76,7 +76,7 @@ def _scores(rows: Sequence[dict[str, object]]) -> dict[str, object]:
     def mean(key: str) -> float:
         return round(sum(float(bool(r[key])) for r in rows) / len(rows), 3)
 
-    mrr = round(sum(float(r["rr"]) for r in rows) / len(rows), 3)  # type: ignore[arg-type]
+    mrr = round(sum(float(str(r["rr"])) for r in rows) / len(rows), 3)
     return {"n": len(rows), "page_hit@1": mean("page@1"), "page_hit@5": mean("page@5"), "mrr": mrr}
 
 
