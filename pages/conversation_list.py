@@ -7,6 +7,7 @@ import streamlit as st
 
 from knowledge.core.errors import KdeskError, NotFoundError
 from knowledge.core.types import Answer
+from knowledge.desk.conversations import model_line
 from knowledge.desk.facade import UserDesk
 
 CURRENT = "conversation"
@@ -51,6 +52,7 @@ def keep(me: UserDesk, answer: Answer, collections: list[str]) -> None:
 def conversation_sidebar(me: UserDesk) -> None:
     if st.button("New conversation", icon="🆕"):
         open_conversation(None)
+    st.caption(model_line(me))
     kept = me.conversations.recent()
     if not kept:
         return

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from knowledge.assistant.context import context_window
 from knowledge.assistant.personas import Turn
 from knowledge.core.types import Answer, Chunk, Citation
 from knowledge.usage.conversations import (
@@ -84,6 +85,13 @@ class UserConversations:
         readable = set(self.me.collections())
         chunks = {i: c for i, c in found.items() if c.collection in readable}
         return [_answer(t, chunks) for t in turns]
+
+
+def model_line(me: UserDesk) -> str:
+    """The model that answers and the context window assumed for it (what long conversations
+    are fitted into)."""
+    model = me.desk.model
+    return f"Answers by `{model.name}` · context window {context_window(model):,} tokens"
 
 
 def history_turns(answers: Sequence[Answer]) -> list[Turn]:

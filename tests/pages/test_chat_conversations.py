@@ -53,6 +53,7 @@ def test_a_reload_resumes_the_conversation_with_its_citations(
     at = run(open_page("pages/chat.py"))
     ask(ask(at, VACATION_QUESTION), APPROVAL_FOLLOW_UP)
     conversation_id = at.query_params["c"]
+    assert "context window 4,096 tokens" in at.sidebar.caption[0].value
     answers = [m.markdown[0].value for m in at.chat_message if m.name == "assistant"]
 
     reloaded = open_page("pages/chat.py")  # a new session: only the URL is left
