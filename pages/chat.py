@@ -6,6 +6,7 @@ from knowledge.assistant.personas import Turn
 from knowledge.core.errors import KdeskError
 from knowledge.search.filters import SearchFilter, document_choices, document_tags
 from pages.answers import render_answer
+from pages.conversation_list import conversation_sidebar, current_history, keep
 from pages.shared import page_desk
 
 me = page_desk("chat")
@@ -34,10 +35,9 @@ with st.sidebar:
     where = SearchFilter(
         tuple(choices[p] for p in picked if p in choices), tuple(tags), include_earlier=earlier
     )
-    if st.button("New conversation", icon="🆕"):
-        st.session_state["history"] = []
+    conversation_sidebar(me)
 
-history: list = st.session_state.setdefault("history", [])
+history = current_history(me)
 if not collections and me.may_open("knowledge"):
     st.info("The knowledge base is empty. Upload PDFs on the **Knowledge** page first.")
 elif not collections:
@@ -66,5 +66,6 @@ if question:
             box.error(str(exc))
         else:
             history.append(stream.answer)
+            keep(me, stream.answer, chosen)
             with box.container():
                 render_answer(stream.answer, key=f"a{len(history) - 1}")

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )
     prompt_sources: int = Field(4, ge=1, le=20)
+    # the context window assumed per backend (tokens): Ollama's num_ctx, the served model's
+    ollama_context: int = Field(4096, ge=512)
+    openai_context: int = Field(8192, ge=512)
+    rewrite_followups: bool = True  # a capable model rewrites follow-ups into standalone queries
+
+    # Conversations: kept per user, deleted this many days after they were last continued
+    conversation_days: int = Field(90, ge=0, description="0 keeps conversations forever")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
     redis_url: str = ""  # redis://HOST:6379/0 -> ingestion jobs run by `kdesk worker` processes

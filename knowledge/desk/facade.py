@@ -44,6 +44,7 @@ from knowledge.usage.analytics import Dashboard, build_dashboard, summary
 from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
+    from knowledge.desk.conversations import UserConversations
     from knowledge.desk.ingestion import ProgressCallback, Upload
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
@@ -139,6 +140,13 @@ class UserDesk:
         ids = self.desk.store.chunk_ids(info.collection, [doc_id])
         found = self.desk.store.chunks(ids)
         return [found[i] for i in ids if i in found]
+
+    @property
+    def conversations(self) -> UserConversations:
+        """The user's own kept conversations (knowledge/desk/conversations.py)."""
+        from knowledge.desk.conversations import UserConversations
+
+        return UserConversations(self)
 
     # Questions -------------------------------------------------------------------------------
 

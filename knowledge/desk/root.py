@@ -278,6 +278,7 @@ class Desk:
             abstain_below=s.abstain_below,
             weak_below=s.weak_below,
             judge=self.judge,
+            rewrite_followups=s.rewrite_followups,
         )
 
     def pipeline_fingerprint(self) -> str:

@@ -55,6 +55,7 @@ RELEASE_TABLES = {
     "usage_question_vectors", "user_roles", "users",
 }  # fmt: skip
 HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes"}  # revision 3
+HEAD_TABLES |= {"conversations", "conversation_turns"}  # revision 5
 NEW_COLUMNS = {
     "chunks": {"sentence_spans", "sentence_vectors"},
     "documents": {"instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"},
