@@ -1,10 +1,8 @@
 """The tools of an MCP server an admin configured (stdio command or Streamable HTTP URL),
 through the official ``mcp`` SDK.
 
-The SDK is async; each listing and each call opens its own connection in ``anyio.run`` on the
-caller's thread, bounded by one deadline (connect + call). No loop thread, session or process
-outlives a call, so a server that died or restarted costs nothing but that one call
-(docs/benchmarks.md measures what a connection costs)."""
+The SDK is async: one session per server is held open on a background event loop
+(mcp_connection.py); a session that broke is opened again by the next call."""
 
 from __future__ import annotations
 
@@ -16,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import anyio
 import mcp_types as types
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -25,6 +22,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from knowledge.tools.base import Tool, ToolContext, ToolError, ToolResult, ToolSpec, ToolTimeout
 from knowledge.tools.config import McpServerConfig
+from knowledge.tools.mcp_connection import McpConnection
 from knowledge.tools.secrets import Secrets
 
 log = logging.getLogger("kdesk.tools.mcp")
@@ -42,6 +40,7 @@ class McpSource:
         self._retry_after_s = retry_after_s
         self._tools: list[Tool] | None = None
         self._failed_at = float("-inf")
+        self._connection = McpConnection(self._session, config.name)
 
     @property
     def name(self) -> str:
@@ -83,17 +82,12 @@ class McpSource:
         return to_result(self._config.name, tool, self.session_run(call, timeout))
 
     def session_run(self, work: Callable[[ClientSession], Awaitable[T]], timeout_s: float) -> T:
-        """``work`` on a new connection to the server, within ``timeout_s``; every failure
+        """``work`` on the server's session, within ``timeout_s``; every failure
         becomes a ``ToolError`` whose message holds no secret."""
         server = self._config.name
 
-        async def run() -> T:
-            with anyio.fail_after(timeout_s):
-                async with self._session() as session:
-                    return await work(session)
-
         try:
-            return anyio.run(run)
+            return self._connection.run(work, timeout_s)
         except ToolError:
             raise
         except TimeoutError:
@@ -121,6 +115,10 @@ class McpSource:
             return stdio_client(params)
         client = create_mcp_http_client(headers=self._secrets.resolve_all(config.headers))
         return streamable_http_client(config.url, http_client=client)
+
+    def close(self) -> None:
+        """Ends the session (and the stdio server's process)."""
+        self._connection.close()
 
     def _explain(self, exc: BaseException) -> str:
         while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:

@@ -41,6 +41,12 @@ def sleep(seconds: float) -> str:
     return "awake"
 
 
+@server.tool()
+def pid() -> int:
+    """The server process's id."""
+    return os.getpid()
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["http"]:
         server.run("streamable-http", host="127.0.0.1", port=int(argv[1]))

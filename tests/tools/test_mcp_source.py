@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,7 +76,7 @@ def test_stdio_server_tools_are_listed_with_their_schemas_and_called(monkeypatch
     tools = by_name(source.tools())
 
     assert source.name == "mcp:sample"
-    assert set(tools) == {"sample_add", "sample_echo", "sample_fail", "sample_sleep"}
+    assert set(tools) == {"sample_add", "sample_echo", "sample_fail", "sample_sleep", "sample_pid"}
     add = tools["sample_add"].spec
     assert add.source == "mcp:sample" and add.description == "Add two whole numbers."
     assert add.parameters["required"] == ["a", "b"]
@@ -84,6 +86,24 @@ def test_stdio_server_tools_are_listed_with_their_schemas_and_called(monkeypatch
     assert result.text == "42" and result.data == {"result": 42}
     echoed = tools["sample_echo"].run(None, {"text": "desk"})  # type: ignore[arg-type]
     assert echoed.text == "hello desk"  # the ${SAMPLE_TOKEN} secret reached the server's env
+    source.close()
+
+
+def test_one_stdio_session_serves_every_call_and_a_dead_server_is_started_again() -> None:
+    source = McpSource(stdio_config(timeout_s=5, connect_timeout_s=20))
+    pid = by_name(source.tools())["sample_pid"]
+    first = int(pid.run(None, {}).text)  # type: ignore[arg-type]
+    assert int(pid.run(None, {}).text) == first  # type: ignore[arg-type]
+
+    os.kill(first, signal.SIGKILL)
+    answers = []
+    for _ in range(2):  # the call that finds the session broken may fail; the next reopens
+        try:
+            answers.append(int(pid.run(None, {}).text))  # type: ignore[arg-type]
+        except ToolError as exc:
+            assert "MCP server sample" in str(exc)
+    assert answers and answers[-1] != first
+    source.close()
 
 
 def test_http_server_tools_are_listed_and_called(http_url: str) -> None:
@@ -105,12 +125,13 @@ def test_a_server_error_is_a_tool_error_with_its_message(http_url: str) -> None:
 
 def test_a_call_slower_than_the_timeout_is_a_tool_timeout(http_url: str) -> None:
     config = McpServerConfig(name="remote", url=http_url, timeout_s=1, connect_timeout_s=5)
-    tool = by_name(McpSource(config).tools())["remote_sleep"]
+    tools = by_name(McpSource(config).tools())
 
     started = time.monotonic()
     with pytest.raises(ToolTimeout, match="did not answer within 6 s"):
-        tool.run(None, {"seconds": 30})  # type: ignore[arg-type]
+        tools["remote_sleep"].run(None, {"seconds": 30})  # type: ignore[arg-type]
     assert time.monotonic() - started < 15
+    assert tools["remote_add"].run(None, {"a": 1, "b": 1}).text == "2"  # type: ignore[arg-type]
 
 
 def test_acts_default_per_server_and_per_tool_overrides(http_url: str) -> None:

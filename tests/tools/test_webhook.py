@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -46,11 +47,12 @@ def service() -> Iterator[tuple[Service, str]]:
                 }
             )
             time.sleep(state.delay_s)
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.reply)))
-            self.end_headers()
-            self.wfile.write(state.reply)
+            with contextlib.suppress(ConnectionError):  # a client that timed out has gone
+                self.send_response(state.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(state.reply)))
+                self.end_headers()
+                self.wfile.write(state.reply)
 
         do_POST = do_GET = do_PUT = _answer
 
