@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,21 @@ def test_host_allowed() -> None:
     assert not host_allowed("https://desk.example.com@evil.example/x", hosts)
     assert not host_allowed("https://evil.example/desk.example.com", hosts)
     assert not host_allowed("ftp://desk.example.com/x", hosts)
+
+
+def test_the_examples_of_docs_mcp_md_are_valid_tools_files(tmp_path: Path, monkeypatch) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```toml\n(.*?)```", docs, flags=re.DOTALL)
+    assert len(examples) == 3
+    for name in ("FILES_TOKEN", "WIKI_TOKEN", "DESK_TOKEN"):
+        monkeypatch.setenv(name, "x")
+
+    configs = [
+        read_tools_file(write(tmp_path, text, f"{i}.toml")) for i, text in enumerate(examples)
+    ]
+
+    files = configs[0].mcp_servers[0]
+    assert files.transport == "stdio" and not files.acts and files.tools["write_file"].acts
+    assert configs[1].mcp_servers[0].transport == "http"
+    hook = configs[2].webhooks[0]
+    assert hook.parameters["required"] == ["title", "queue"] and hook.body is not None
