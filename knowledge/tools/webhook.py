@@ -39,6 +39,9 @@ class WebhookTool:
         return self._spec
 
     def run(self, context: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
+        absent = [n for n in self._config.parameters.get("required", []) if n not in arguments]
+        if absent:
+            raise ToolError(f"Webhook {self._config.name} needs {', '.join(map(repr, absent))}")
         url = fill_url(self._config.url, arguments)
         if not host_allowed(url, self._hosts):
             raise ToolError(f"Webhook {self._config.name}: {url} is not an allowed host")

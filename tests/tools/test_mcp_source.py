@@ -147,14 +147,21 @@ def test_acts_default_per_server_and_per_tool_overrides(http_url: str) -> None:
     assert not tools["remote_add"].spec.acts and tools["remote_fail"].spec.acts
 
 
-def test_a_down_server_is_skipped_logged_and_retried_later(caplog) -> None:
+def test_a_down_server_is_skipped_logged_and_retried_later(caplog, monkeypatch) -> None:
+    monkeypatch.setenv("LATER_TOKEN", "t0ken-never-logged")
     port = free_port()
-    config = McpServerConfig(name="later", url=f"http://127.0.0.1:{port}/mcp", connect_timeout_s=5)
+    config = McpServerConfig(
+        name="later",
+        url=f"http://127.0.0.1:{port}/mcp",
+        headers={"Authorization": "Bearer ${LATER_TOKEN}"},
+        connect_timeout_s=5,
+    )
     source = McpSource(config, retry_after_s=0.5)
 
     with caplog.at_level(logging.WARNING, logger="kdesk.tools.mcp"):
         assert source.tools() == []
     assert "MCP server later skipped" in caplog.text
+    assert "t0ken-never-logged" not in caplog.text
 
     process = subprocess.Popen(
         [sys.executable, *SERVER, "http", str(port)],

@@ -161,6 +161,8 @@ def test_a_missing_argument_is_refused_before_any_request(service) -> None:
 
     with pytest.raises(ToolError, match="'queue' is missing"):
         tool.run(None, {"title": "t", "priority": 1})  # type: ignore[arg-type]
+    with pytest.raises(ToolError, match="create_ticket needs 'title'"):  # the schema's required
+        tool.run(None, {"priority": 1, "queue": "it"})  # type: ignore[arg-type]
     assert state.requests == []
 
 
