@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,10 +26,15 @@ import anyio
 from knowledge.tools.config import McpServerConfig, WebhookConfig
 from knowledge.tools.mcp_source import McpSource
 from knowledge.tools.webhook import WebhookTool
-from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = [sys.executable, "-m", "tests.mcp_servers.sample_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def timed_ms(call: Callable[[], object], calls: int) -> dict[str, float]:
