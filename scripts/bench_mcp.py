@@ -104,7 +104,9 @@ def main() -> None:
     calls = parser.parse_args().calls
     stdio = McpServerConfig(name="s", command=SERVER[0], args=SERVER[1:], cwd=str(ROOT))
     port = free_port()
-    process = subprocess.Popen([*SERVER, "http", str(port)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*SERVER, "http", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(3)
     http = McpServerConfig(name="h", url=f"http://127.0.0.1:{port}/mcp")
     try:
