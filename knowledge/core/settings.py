@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     rate_limit_tokens: int = Field(60_000, ge=0)
     rate_limit_window_s: int = Field(600, ge=1)
 
+    # External tools (docs/mcp.md): MCP servers and webhooks admins configure in one file
+    tools_file: Path | None = None  # empty: data_dir/tools.toml (or tools.json) when it exists
+    webhook_hosts: str = ""  # comma-separated hosts webhooks may call, besides the file's list
+
     @field_validator("oidc_role_mapping")
     @classmethod
     def _mapping_is_json(cls, value: str) -> str:
@@ -131,7 +135,7 @@ class Settings(BaseSettings):
                 raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
         return value
 
-    @field_validator("abstain_below", "weak_below", "evidence_model", mode="before")
+    @field_validator("abstain_below", "weak_below", "evidence_model", "tools_file", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -106,3 +106,7 @@ class ToolBox(Protocol):
     def available(self) -> list[ToolSpec]: ...
 
     def call(self, call: ToolCall, *, confirmed: bool = False) -> ToolOutcome: ...
+
+
+class ToolTimeout(ToolError):
+    """A tool (a webhook, an MCP server) did not answer within its time limit."""
