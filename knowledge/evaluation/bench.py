@@ -350,7 +350,14 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "usage_analytics": usage,
         "clauses": _bench_clauses(quick),
         "ocr": _bench_ocr(quick, settings.ocr_languages),
+        "tools": _bench_tools(quick),
     }
+
+
+def _bench_tools(quick: bool) -> dict[str, object]:
+    from knowledge.evaluation.tool_bench import bench_tools
+
+    return dict(bench_tools(quick))
 
 
 def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:
