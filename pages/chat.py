@@ -67,7 +67,7 @@ if question:
         box = st.empty()
         try:
             with box.container(), st.spinner("Thinking…"):
-                turn = tools.handle(question)
+                turn = tools.handle(question, turns)
             if turn is not None:
                 history.append(turn)
                 with box.container():

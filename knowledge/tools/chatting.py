@@ -10,12 +10,13 @@ until then nobody has tools."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from knowledge.assistant.chat import ChatModel
+from knowledge.assistant.personas import Turn
 from knowledge.core.settings import Settings
 from knowledge.tools.base import ToolBox, ToolCall, ToolContext, ToolOutcome, ToolSpec
-from knowledge.tools.native import tool_caller
+from knowledge.tools.native import ChatTurn, tool_caller
 from knowledge.tools.slash import SlashUsageError, is_slash, parse_slash, tool_list
 from knowledge.tools.turns import ToolTurn, TurnRunner
 
@@ -65,13 +66,19 @@ class ChatTools:
         """Whether the model itself may decide to call tools."""
         return self.runner.model is not None
 
-    def handle(self, text: str) -> ToolTurn | None:
+    def handle(self, text: str, history: Sequence[Turn] = ()) -> ToolTurn | None:
+        """A slash command's turn, the model's turn when it called tools, else None: the
+        question is for the grounded answer path (the model's reply is dropped)."""
         if is_slash(text):
             return self.slash(text)
         if not self.native or not self.box.available():
             return None
-        turn = self.runner.start(text)
-        return turn if turn.called_tools else None
+        earlier: list[ChatTurn] = []
+        for turn in history[-2:]:  # as the grounded prompt carries them
+            earlier.append({"role": "user", "content": turn.question})
+            earlier.append({"role": "assistant", "content": turn.answer[:300]})
+        started = self.runner.start(text, earlier)
+        return started if started.called_tools else None
 
     def slash(self, text: str) -> ToolTurn:
         tools = self.box.available()

@@ -4,12 +4,16 @@ tool calls with a served one, and the grounded answer path for everything else."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from knowledge.assistant.chat import OllamaChatModel
+from knowledge.assistant.embedded import EmbeddedChatModel
+from knowledge.assistant.personas import Turn
 from knowledge.core.settings import Settings
 from knowledge.tools.chatting import ChatTools, NoTools, toolbox_for, use_toolboxes
+from knowledge.tools.native import tool_caller
 from tests.conftest import ScriptedChatModel
 from tests.fake_ollama import FakeOllama
 from tests.toolbox_double import DoubleToolBox
@@ -64,5 +68,14 @@ def test_a_served_model_decides_and_questions_without_tools_go_the_grounded_way(
         tools = ChatTools.for_user(object(), model, settings)  # type: ignore[arg-type]
         assert tools.native and tools.runner.max_rounds == settings.tool_rounds
         assert tools.handle("How many days of leave do I get?") is None
-        turn = tools.handle("summarise leave-policy.pdf")
+        earlier = [Turn("What is the leave policy?", "25 days [1].")]
+        turn = tools.handle("summarise leave-policy.pdf", earlier)
         assert turn is not None and turn.text == "From the tool." and len(box.runs) == 1
+        sent = ollama.chats[-2]["messages"]
+        assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+        assert sent[1]["content"] == "What is the leave policy?"
+
+
+def test_the_embedded_model_does_not_call_tools_natively(settings: Settings):
+    embedded = EmbeddedChatModel(Path("x.gguf"), context=512, threads=1, timeout_s=1)
+    assert tool_caller(embedded) is None
