@@ -190,7 +190,7 @@ class UserDesk:
         """Slash commands and the model's own tool calls, with this user's tool box."""
         from knowledge.tools.chatting import ChatTools
 
-        model = self.desk.model_for(self.persona.model)
+        model = lambda: self.desk.model_for(self.persona.model)  # noqa: E731
         return ChatTools.for_user(self, model, self.desk.settings)
 
     def _settled(self, stream: AnswerStream, hit: int, question: str) -> AnswerStream:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from knowledge.assistant.chat import ChatModel
 from knowledge.assistant.personas import Turn
+from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
 from knowledge.tools.base import ToolBox, ToolCall, ToolContext, ToolOutcome, ToolSpec
 from knowledge.tools.native import ChatTurn, tool_caller
@@ -51,11 +52,19 @@ class ChatTools:
         self.runner = runner
 
     @classmethod
-    def for_user(cls, context: ToolContext, model: ChatModel, settings: Settings) -> ChatTools:
+    def for_user(
+        cls, context: ToolContext, model: ChatModel | Callable[[], ChatModel], settings: Settings
+    ) -> ChatTools:
+        """``model`` may be a function building it: a model that cannot be built (a missing
+        GGUF file) leaves slash commands working, and the question's answer says what is wrong."""
         box = toolbox_for(context)
+        try:
+            chat = model() if callable(model) else model
+        except KdeskError:
+            chat = None
         runner = TurnRunner(
             box,
-            tool_caller(model),
+            tool_caller(chat) if chat is not None else None,
             max_rounds=settings.tool_rounds,
             max_tokens=settings.max_answer_tokens,
         )

@@ -116,7 +116,7 @@ class TurnRunner:
         queued, turn.queued = turn.queued, []
         if not self._run_calls(turn, queued):
             return turn
-        if not turn.model:
+        if not turn.model or self.model is None:  # a slash command's call: its result
             turn.text = outcome_text(turn.steps[-1])
             return turn
         return self._go_on(turn)

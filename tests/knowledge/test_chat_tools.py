@@ -11,6 +11,7 @@ import pytest
 from knowledge.assistant.chat import OllamaChatModel
 from knowledge.assistant.embedded import EmbeddedChatModel
 from knowledge.assistant.personas import Turn
+from knowledge.core.errors import SettingsError
 from knowledge.core.settings import Settings
 from knowledge.tools.chatting import ChatTools, NoTools, toolbox_for, use_toolboxes
 from knowledge.tools.native import tool_caller
@@ -79,3 +80,14 @@ def test_a_served_model_decides_and_questions_without_tools_go_the_grounded_way(
 def test_the_embedded_model_does_not_call_tools_natively(settings: Settings):
     embedded = EmbeddedChatModel(Path("x.gguf"), context=512, threads=1, timeout_s=1)
     assert tool_caller(embedded) is None
+
+
+def test_a_model_that_cannot_be_built_leaves_slash_commands_working(
+    box: DoubleToolBox, settings: Settings
+):
+    def missing() -> OllamaChatModel:
+        raise SettingsError("The GGUF model x.gguf does not exist (KDESK_GGUF_PATH).")
+
+    tools = ChatTools.for_user(object(), missing, settings)  # type: ignore[arg-type]
+    assert not tools.native and tools.handle("What is the leave policy?") is None
+    assert tools.handle("/summarise leave-policy.pdf").text.startswith("Summary:")  # type: ignore[union-attr]
