@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     connect_timeout_s: float = Field(2.0, gt=0)
     temperature: float = Field(0.1, ge=0, le=2)
     max_answer_tokens: int = Field(400, ge=16, le=8192)
+    tool_rounds: int = Field(3, ge=1, le=10, description="rounds of tool calls in one chat turn")
     source_chars: int = Field(
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
     from knowledge.desk.versions import UserVersions
+    from knowledge.tools.chatting import ChatTools
 
 NO_ROLE = "none"
 
@@ -192,6 +193,13 @@ class UserDesk:
             where=where,
         )
         return self._settled(stream, hit, question)
+
+    def chat_tools(self) -> ChatTools:
+        """Slash commands and the model's own tool calls, with this user's tool box."""
+        from knowledge.tools.chatting import ChatTools
+
+        model = lambda: self.desk.model_for(self.persona.model)  # noqa: E731
+        return ChatTools.for_user(self, model, self.desk.settings)
 
     def _settled(self, stream: AnswerStream, hit: int, question: str) -> AnswerStream:
         """The stream; once read to the end, the tokens it used count against the limit."""

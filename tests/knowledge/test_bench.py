@@ -47,3 +47,13 @@ def test_format_figures_cover_every_generated_format():
     assert set(figures) == {"docx", "pptx", "xlsx", "csv", "html", "md"}
     assert all(row["chunks"] and row["pages"] and row["chars"] for row in figures.values())
     assert figures["pptx"]["pages"] == 100  # one page per slide
+
+
+def test_tool_figures_time_each_slash_command_and_the_turn_loop():
+    from knowledge.evaluation.tool_bench import COMMANDS, bench_tools
+
+    figures = bench_tools(quick=True)
+    parse = figures["slash_parse_us"]
+    assert isinstance(parse, dict) and set(parse) == set(COMMANDS)
+    assert all(us > 0 for us in parse.values())
+    assert figures["turn_loop_us"] > 0 and figures["tools_offered"] == 32  # type: ignore[operator]
