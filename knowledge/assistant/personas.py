@@ -48,6 +48,7 @@ class Persona:
     model: str = ""  # empty: the desk's model; else "MODEL" or "BACKEND:MODEL" ("ollama:qwen3")
     answer_policy: AnswerPolicy = "must_cite"
     banned_phrases: tuple[BannedPhrase, ...] = ()  # applied by knowledge.assistant.compliance
+    route: str = "auto"  # "fast", "strong" or "auto": which model answers (assistant/routing.py)
 
 
 @dataclass(frozen=True)

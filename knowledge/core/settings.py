@@ -76,6 +76,17 @@ class Settings(BaseSettings):
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )
     prompt_sources: int = Field(4, ge=1, le=20)
+    # Model routing (knowledge/assistant/routing.py): BACKEND:MODEL[@URL] each; neither set:
+    # the one model above answers everything
+    fast_model: str = ""
+    strong_model: str = ""
+    route_strong_at: int = Field(2, ge=1, le=5, description="difficulty points for strong")
+    # Answer cache (knowledge/desk/answer_cache.py): Redis with KDESK_REDIS_URL, else the database
+    answer_cache: bool = True
+    # cosine of two questions' embeddings from which they are the same question (measured:
+    # docs/evaluation.md#answer-cache-threshold)
+    answer_cache_threshold: float = Field(0.93, ge=0.5, le=1.0)
+    answer_cache_ttl_s: int = Field(86_400, ge=1, description="how long an answer is kept")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
     redis_url: str = ""  # redis://HOST:6379/0 -> ingestion jobs run by `kdesk worker` processes
