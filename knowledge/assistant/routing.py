@@ -29,11 +29,13 @@ FALLBACK_NOTE = "The strong model is unavailable; answered by the fast model."
 
 _PART = re.compile(
     r"\?\s*\S|;\s*\S|\b(?:compare|comparison|difference between|versus|vs\.?|as well as|"
-    r"both|each of|respectively)\b|(?:^|\s)(?:\(?[1-9][).]|[a-e]\))\s",
+    r"both|each of|respectively)\b|,?\s+and\s+(?:who|what|when|where|how|which|why|whether)\b"
+    r"|(?:^|\s)(?:\(?[1-9][).]|[a-e]\))\s",
     re.IGNORECASE,
 )
 _TOOL = re.compile(
-    r"\b(?:calculate|compute|how many (?:days|weeks|months|hours)|sum of|total of|add up|"
+    r"\b(?:calculate|compute|how many (?:days|weeks|months|hours) (?:between|from|until|since)|"
+    r"sum of|total of|add up|"
     r"convert|percent(?:age)? of|average of|multiply|divide)\b|\d\s*[-+*/×]\s*\d",
     re.IGNORECASE,
 )

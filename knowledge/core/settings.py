@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     answer_cache: bool = True
     # cosine of two questions' embeddings from which they are the same question (measured:
     # docs/evaluation.md#answer-cache-threshold)
-    answer_cache_threshold: float = Field(0.93, ge=0.5, le=1.0)
+    answer_cache_threshold: float = Field(0.97, ge=0.5, le=1.0)
     answer_cache_ttl_s: int = Field(86_400, ge=1, description="how long an answer is kept")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
