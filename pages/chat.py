@@ -52,6 +52,7 @@ for i, answer in enumerate(history):
 question = st.chat_input(
     "Ask about a policy, a handbook or a contract…", disabled=bool(collections) and not chosen
 )
+fresh = not question and bool(question := st.session_state.pop("fresh_question", None))
 if question:
     with st.chat_message("user"):
         st.markdown(question)
@@ -60,7 +61,7 @@ if question:
         box = st.empty()
         try:
             with box.container():
-                stream = me.ask(question, chosen, history=turns, where=where)
+                stream = me.ask(question, chosen, history=turns, where=where, fresh=fresh)
                 st.write_stream(stream)
         except KdeskError as exc:
             box.error(str(exc))

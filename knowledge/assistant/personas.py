@@ -36,6 +36,9 @@ DEFAULT_SYSTEM_PROMPT = (
 AnswerPolicy = Literal["must_cite", "general_knowledge", "quote_only"]
 ANSWER_POLICIES: tuple[AnswerPolicy, ...] = ("must_cite", "general_knowledge", "quote_only")
 
+# which model answers (knowledge.assistant.routing): the fast, the strong, or chosen per question
+ROUTE_RULES: tuple[str, ...] = ("auto", "fast", "strong")
+
 
 @dataclass(frozen=True)
 class Persona:

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from knowledge.assistant.chat import BACKENDS, ChatModel, build_chat_model
-from knowledge.assistant.personas import Persona
+from knowledge.assistant.personas import ROUTE_RULES, Persona
 from knowledge.core.errors import ModelUnavailableError, SettingsError
 from knowledge.core.settings import Settings
 from knowledge.core.types import Answer, Message, Usage
 
 Route = Literal["fast", "strong", "single", "persona"]
-ROUTE_RULES = ("auto", "fast", "strong")
 FALLBACK_NOTE = "The strong model is unavailable; answered by the fast model."
 
 _PART = re.compile(

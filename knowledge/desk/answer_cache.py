@@ -257,6 +257,31 @@ def ask_cached(
     return stream if key is None else _remembered(cache, key, stream)
 
 
+def ask_trusted(
+    desk: Desk,
+    question: str,
+    collections: Sequence[str] | None,
+    requester: Requester,
+    where: SearchFilter | None = None,
+    fresh: bool = False,
+) -> AnswerStream:
+    """``ask_cached`` for a trusted caller (``kdesk ask`` without --user): the collections
+    named (default: all) and the default persona."""
+    s = desk.settings
+    persona = Persona(temperature=s.temperature, max_tokens=s.max_answer_tokens)
+    searched = list(collections) if collections is not None else desk.store.collection_names()
+    return ask_cached(
+        desk,
+        question,
+        searched,
+        history=(),
+        where=where,
+        persona=persona,
+        requester=requester,
+        fresh=fresh,
+    )
+
+
 def _served(
     desk: Desk,
     answer: Answer,

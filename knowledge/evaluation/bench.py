@@ -350,7 +350,17 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "usage_analytics": usage,
         "clauses": _bench_clauses(quick),
         "ocr": _bench_ocr(quick, settings.ocr_languages),
+        "answer_cache": _bench_cache(settings) if not quick else {"skipped": "quick run"},
     }
+
+
+def _bench_cache(settings: Settings) -> dict[str, object]:
+    from knowledge.evaluation.cache_bench import bench_cache
+
+    try:
+        return bench_cache(settings)
+    except Exception as exc:  # noqa: BLE001 - a missing model must not hide the other figures
+        return {"error": str(exc)}
 
 
 def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:

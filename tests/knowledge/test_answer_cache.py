@@ -18,6 +18,8 @@ from knowledge.desk.cache_stores import CacheEntry, DatabaseCacheStore, RedisCac
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
 from knowledge.search.filters import SearchFilter
+from knowledge.usage.analytics import summary
+from knowledge.usage.events import UsageFilter
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 
@@ -70,6 +72,9 @@ def test_the_same_question_gets_the_stored_answer_with_its_citations(office: Des
     event = office.usage.event(second.event_id or "")
     assert event["cached"] is True and event["tokens_in"] == event["tokens_out"] == 0
     assert office.usage.event(first.event_id or "")["cached"] is False
+    rate = summary(office.engine, UsageFilter())["answer_cache"]
+    assert rate == {"answers": 2, "cached": 1, "hit_rate": 0.5}
+    assert summary(office.engine, UsageFilter())["routes"]["cache"]["tokens"] == 0
 
 
 def test_another_user_with_the_same_role_and_a_paraphrase_hit(office: Desk, model):

@@ -20,6 +20,8 @@ from knowledge.assistant.routing import (
 from knowledge.core.types import Answer, Chunk, ScoredChunk
 from knowledge.desk.ingestion import Upload
 from knowledge.desk.root import Desk
+from knowledge.usage.analytics import summary
+from knowledge.usage.events import UsageFilter
 from tests.conftest import ScriptedChatModel
 from tests.pdfs import make_pdf
 
@@ -110,6 +112,9 @@ def test_an_easy_question_goes_to_the_fast_model_a_hard_one_to_the_strong(routed
     event = desk.usage.event(hard.event_id or "")
     assert event["route"] == "strong" and "long question" in str(event["route_reason"])
     assert event["model"] == "strong · big" and event["cached"] is False
+    routes = summary(desk.engine, UsageFilter())["routes"]
+    assert {r: v["answers"] for r, v in routes.items()} == {"fast": 1, "strong": 1}
+    assert routes["strong"]["tokens"] > 0 and routes["fast"]["mean_total_ms"] > 0
 
 
 def test_a_role_rule_overrides_the_estimate(routed):
