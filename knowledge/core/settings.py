@@ -83,9 +83,9 @@ class Settings(BaseSettings):
     route_strong_at: int = Field(2, ge=1, le=5, description="difficulty points for strong")
     # Answer cache (knowledge/desk/answer_cache.py): Redis with KDESK_REDIS_URL, else the database
     answer_cache: bool = True
-    # cosine of two questions' embeddings from which they are the same question (measured:
-    # docs/evaluation.md#answer-cache-threshold)
-    answer_cache_threshold: float = Field(0.97, ge=0.5, le=1.0)
+    # cosine of two questions' embeddings from which they are the same question; empty: the
+    # measured one for the embedding mode, 0.94 int8 / 0.97 float32 (docs/evaluation.md)
+    answer_cache_threshold: float | None = Field(None, ge=0.5, le=1.0)
     answer_cache_ttl_s: int = Field(86_400, ge=1, description="how long an answer is kept")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
@@ -135,7 +135,9 @@ class Settings(BaseSettings):
                 raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
         return value
 
-    @field_validator("abstain_below", "weak_below", "evidence_model", mode="before")
+    @field_validator(
+        "abstain_below", "weak_below", "evidence_model", "answer_cache_threshold", mode="before"
+    )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -185,3 +185,11 @@ def test_redis_keeps_the_cache_when_configured(tmp_path, embedder, redis_url: st
     assert office.answer_cache.store.client.keys("kdesk:answers:*")
     office.ingest([Upload("more.pdf", make_pdf(["More\n\nSick leave is 20 days."]))], "HR")
     assert not ask(office, "hanna").cached and len(model.calls) == 2
+
+
+def test_the_threshold_is_the_measured_one_for_the_embedding_mode(desk: Desk):
+    assert AnswerCache.for_desk(desk).threshold == 0.94  # int8 vectors (the default)
+    desk.settings = desk.settings.model_copy(update={"embedding_int8": False})
+    assert AnswerCache.for_desk(desk).threshold == 0.97
+    desk.settings = desk.settings.model_copy(update={"answer_cache_threshold": 0.99})
+    assert AnswerCache.for_desk(desk).threshold == 0.99
