@@ -190,7 +190,33 @@ def to_payload(answer: Answer) -> dict[str, Any]:
             {"chunk": s.chunk.id, "score": s.score, "sentences": list(s.sentence_scores)}
             for s in answer.sources
         ],
+        # passages made from clause records (knowledge.contracts.chat) are no stored chunks:
+        # kept whole, their collection's revision guards them
+        "records": {
+            c.id: _chunk_values(c)
+            for c in [*(x.chunk for x in answer.citations), *(x.chunk for x in answer.sources)]
+            if c.id.startswith(CLAUSE_PREFIX)
+        },
     }
+
+
+CLAUSE_PREFIX = "clause-"
+
+
+def _chunk_values(chunk: Chunk) -> dict[str, Any]:
+    values = asdict(chunk)
+    values["page_labels"] = list(chunk.page_labels.items())
+    values["ocr_pages"] = list(chunk.ocr_pages.items())
+    return values
+
+
+def _chunk(values: dict[str, Any]) -> Chunk:
+    fields = dict(values)
+    fields["heading_path"] = tuple(fields["heading_path"])
+    fields["sentences"] = tuple(tuple(s) for s in fields["sentences"])
+    fields["page_labels"] = dict(fields["page_labels"])
+    fields["ocr_pages"] = dict(fields["ocr_pages"])
+    return Chunk(**fields)
 
 
 def from_payload(
@@ -198,7 +224,9 @@ def from_payload(
 ) -> Answer | None:
     """The stored answer with its passages read again (None when one no longer exists)."""
     ids = [c["chunk"] for c in payload["citations"]] + [s["chunk"] for s in payload["sources"]]
-    found = chunks(list(dict.fromkeys(ids)))
+    stored = [i for i in dict.fromkeys(ids) if not i.startswith(CLAUSE_PREFIX)]
+    found = chunks(stored)
+    found.update({i: _chunk(v) for i, v in payload.get("records", {}).items()})
     if any(i not in found for i in ids):
         return None
     first = f"first answered by {payload['model']}, route {payload['route']}"

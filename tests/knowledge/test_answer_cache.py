@@ -193,3 +193,22 @@ def test_the_threshold_is_the_measured_one_for_the_embedding_mode(desk: Desk):
     assert AnswerCache.for_desk(desk).threshold == 0.97
     desk.settings = desk.settings.model_copy(update={"answer_cache_threshold": 0.99})
     assert AnswerCache.for_desk(desk).threshold == 0.99
+
+
+def test_passages_of_clause_records_are_kept_whole_and_others_read_again():
+    from knowledge.core.types import Answer, Chunk, Citation, ScoredChunk
+    from knowledge.desk.answer_cache import from_payload, to_payload
+
+    def chunk(chunk_id: str) -> Chunk:
+        return Chunk(chunk_id, "d", "Contracts", "msa.pdf", "MSA", 2, 2, ("Term",), 0, 9,
+                     "Term text", "h", sentences=((0, 9),), page_labels={2: "p. 2"})  # fmt: skip
+
+    record, stored = chunk("clause-1"), chunk("c1")
+    cited = [Citation(1, record, 0.9, "Term text", 2)]
+    found = [ScoredChunk(record, 0.9, (0.8,)), ScoredChunk(stored, 0.5)]
+    answer = Answer("q", "It renews [1].", False, "m", citations=cited, sources=found)
+    payload = to_payload(answer)
+    back = from_payload(payload, lambda ids: {i: stored for i in ids if i == "c1"})
+    assert back is not None and back.citations[0].chunk == record
+    assert back.sources[1].chunk is stored and back.sources[0].sentence_scores == (0.8,)
+    assert from_payload(payload, lambda ids: {}) is None  # a stored passage is gone
