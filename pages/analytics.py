@@ -80,6 +80,16 @@ with low_right:
     st.subheader("By role")
     table(by_role(board), "No roles in this period.")
 
+st.subheader("Models and the answer cache")
+cache = board.summary["answer_cache"]
+st.caption(
+    f"Answer cache hit rate: {percent(cache['cached'], cache['answers'])} "  # type: ignore[index]
+    "(stored answers served again). Routes: fast / strong model, single (one model), persona "
+    "(the role's own model), none (no model needed), cache."
+)
+routes = pd.DataFrame([{"route": r, **v} for r, v in board.summary["routes"].items()])  # type: ignore[attr-defined]
+table(routes, "No answers in this period.", share=st.column_config.NumberColumn(format="percent"))
+
 st.subheader("Knowledge gaps")
 st.caption(
     "Questions that were not answered or got a thumbs down, grouped by meaning: each topic is "

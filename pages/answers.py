@@ -106,7 +106,13 @@ def render_answer(answer: Answer, key: str) -> None:
     timing = f"{answer.total_ms / 1000:.1f}s"
     if answer.first_token_ms is not None:
         timing = f"first token {answer.first_token_ms / 1000:.1f}s · total {timing}"
-    st.caption(f"{badge} Answered by `{answer.model}` · {timing}")
+    for note in answer.notes:
+        st.warning(note)
+    kept = ":blue-badge[cached]" if answer.cached else ""
+    st.caption(f"{badge}{kept} Answered by `{answer.model}` · {timing}", help=answer.route_reason)
+    if answer.cached and st.button("Fresh answer", key=f"{key}-fresh", icon="🔄"):
+        st.session_state["fresh_question"] = answer.question
+        st.rerun()
     for c in answer.citations:
         label = f"[{c.n}] {c.chunk.title} — {place(c.chunk, c.page)}"
         if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):

@@ -59,6 +59,7 @@ question = st.chat_input(
     "Ask about a policy, a handbook or a contract… (/tools lists tools)",
     disabled=bool(collections) and not chosen,
 )
+fresh = not question and bool(question := st.session_state.pop("fresh_question", None))
 if question:
     with st.chat_message("user"):
         st.markdown(question)
@@ -74,7 +75,7 @@ if question:
                     render_turn(turn, tools, key=f"a{len(history) - 1}")
                 st.stop()
             with box.container():
-                stream = me.ask(question, chosen, history=turns, where=where)
+                stream = me.ask(question, chosen, history=turns, where=where, fresh=fresh)
                 st.write_stream(stream)
         except KdeskError as exc:
             box.error(str(exc))

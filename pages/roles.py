@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from knowledge.access.roles import PAGES, Role, banned_phrases_from_rows, patterns_from_text
-from knowledge.assistant.personas import ANSWER_POLICIES, BANNED_ACTIONS
+from knowledge.assistant.personas import ANSWER_POLICIES, BANNED_ACTIONS, ROUTE_RULES
 from knowledge.core.errors import KdeskError
 from pages.shared import page_desk
 
@@ -56,7 +56,13 @@ with edit_tab:
         model = right.text_input("Model (empty: default; BACKEND:MODEL)", p.model, key=k("model"))
         policies = list(ANSWER_POLICIES)
         policy_index = policies.index(p.answer_policy)
-        policy = st.selectbox("Answer policy", policies, policy_index, key=k("policy"))
+        left, right = st.columns(2)
+        policy = left.selectbox("Answer policy", policies, policy_index, key=k("policy"))
+        routes = list(ROUTE_RULES)
+        route_index = routes.index(p.route) if p.route in routes else 0
+        route = right.selectbox(
+            "Model route (auto: by difficulty)", routes, route_index, key=k("route")
+        )
         st.caption("Banned phrases: block_and_rephrase puts in the replacement; refuse withholds.")
         rows = [vars(b) for b in p.banned_phrases]
         banned = st.data_editor(
@@ -74,7 +80,7 @@ with edit_tab:
     if saved:
         persona = p.__class__(
             name, prompt, temperature, int(max_tokens), model.strip(), policy,
-            banned_phrases_from_rows(banned.to_dict("records")),
+            banned_phrases_from_rows(banned.to_dict("records")), route,
         )  # fmt: skip
         changed = Role(
             name, description, tuple(pages), patterns_from_text(search), patterns_from_text(upload),

@@ -20,6 +20,7 @@ from knowledge.assistant.personas import (
     ANSWER_POLICIES,
     BANNED_ACTIONS,
     DEFAULT_SYSTEM_PROMPT,
+    ROUTE_RULES,
     BannedPhrase,
     Persona,
 )
@@ -245,6 +246,8 @@ def validated(role: Role) -> Role:
         raise KdeskError("A persona's answers have 16 to 8192 tokens.")
     if p.answer_policy not in ANSWER_POLICIES:
         raise KdeskError(f"Answer policy is one of {', '.join(ANSWER_POLICIES)}.")
+    if p.route not in ROUTE_RULES:
+        raise KdeskError(f"A persona's model route is one of {', '.join(ROUTE_RULES)}.")
     for banned in p.banned_phrases:
         if banned.action not in BANNED_ACTIONS:
             raise KdeskError(f"A banned phrase's action is one of {', '.join(BANNED_ACTIONS)}.")

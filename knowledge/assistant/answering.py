@@ -159,6 +159,8 @@ class Assistant:
             return AnswerStream(self._abstain(answer, started), answer)
         if persona.answer_policy == "quote_only":
             return AnswerStream(self._quote(answer, query, started), answer)
+        if (route := getattr(self.model, "decide_for", None)) is not None:
+            route(answer)  # the fast or the strong model, now that the evidence is known
         return AnswerStream(self._generate(answer, query, history, persona, started), answer)
 
     def searchable(self, question: str, history: Sequence[Turn]) -> str:

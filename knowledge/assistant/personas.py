@@ -36,6 +36,9 @@ DEFAULT_SYSTEM_PROMPT = (
 AnswerPolicy = Literal["must_cite", "general_knowledge", "quote_only"]
 ANSWER_POLICIES: tuple[AnswerPolicy, ...] = ("must_cite", "general_knowledge", "quote_only")
 
+# which model answers (knowledge.assistant.routing): the fast, the strong, or chosen per question
+ROUTE_RULES: tuple[str, ...] = ("auto", "fast", "strong")
+
 
 @dataclass(frozen=True)
 class Persona:
@@ -48,6 +51,7 @@ class Persona:
     model: str = ""  # empty: the desk's model; else "MODEL" or "BACKEND:MODEL" ("ollama:qwen3")
     answer_policy: AnswerPolicy = "must_cite"
     banned_phrases: tuple[BannedPhrase, ...] = ()  # applied by knowledge.assistant.compliance
+    route: str = "auto"  # "fast", "strong" or "auto": which model answers (assistant/routing.py)
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     desk = common.open_desk()
     if args.user:  # exactly that user's permissions, persona and rate limit
         user_desk = desk.for_user(args.user, role=args.role, channel="cli")
-        stream = user_desk.ask(args.question, args.collection, where=where)
+        stream = user_desk.ask(args.question, args.collection, where=where, fresh=args.fresh)
     else:
+        from knowledge.desk.answer_cache import ask_trusted
+
         requester = Requester(os_user(), args.role or "employee", "cli")
-        stream = desk.ask(args.question, args.collection, requester=requester, where=where)
+        stream = ask_trusted(desk, args.question, args.collection, requester, where, args.fresh)
     for delta in stream:
         if not args.json:
             print(delta, end="", flush=True)
@@ -87,6 +89,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "evidence": answer.evidence,
                 "error": answer.error,
                 "event_id": answer.event_id,
+                "route": answer.route,
+                "route_reason": answer.route_reason,
+                "cached": answer.cached,
+                "notes": answer.notes,
                 "citations": [
                     {
                         "n": c.n,
@@ -105,7 +111,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print("\n")
     if answer.error:
         print(f"Model error: {answer.error}")
-    print(f"Answer (verified, {answer.model}): {answer.text}")
+    for note in answer.notes:
+        print(note)
+    kept = " · cached, --fresh for a new one" if answer.cached else ""
+    print(f"Answer (verified, {answer.model}{kept}): {answer.text}")
     for c in answer.citations:
         print(f"  [{c.n}] {c.chunk.file_name}, {c.chunk.cited_as(c.page)}")
     if answer.event_id:
@@ -221,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role", help="with --user: one of their roles (persona); else the recorded role"
     )
+    p.add_argument("--fresh", action="store_true", help="a new answer, not a cached one")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 

@@ -84,6 +84,17 @@ class Settings(BaseSettings):
 
     # Conversations: kept per user, deleted this many days after they were last continued
     conversation_days: int = Field(90, ge=0, description="0 keeps conversations forever")
+    # Model routing (knowledge/assistant/routing.py): BACKEND:MODEL[@URL] each; neither set:
+    # the one model above answers everything
+    fast_model: str = ""
+    strong_model: str = ""
+    route_strong_at: int = Field(2, ge=1, le=5, description="difficulty points for strong")
+    # Answer cache (knowledge/desk/answer_cache.py): Redis with KDESK_REDIS_URL, else the database
+    answer_cache: bool = True
+    # cosine of two questions' embeddings from which they are the same question; empty: the
+    # measured one for the embedding mode, 0.94 int8 / 0.97 float32 (docs/evaluation.md)
+    answer_cache_threshold: float | None = Field(None, ge=0.5, le=1.0)
+    answer_cache_ttl_s: int = Field(86_400, ge=1, description="how long an answer is kept")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
     redis_url: str = ""  # redis://HOST:6379/0 -> ingestion jobs run by `kdesk worker` processes
@@ -136,7 +147,14 @@ class Settings(BaseSettings):
                 raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
         return value
 
-    @field_validator("abstain_below", "weak_below", "evidence_model", "tools_file", mode="before")
+    @field_validator(
+        "abstain_below",
+        "weak_below",
+        "evidence_model",
+        "tools_file",
+        "answer_cache_threshold",
+        mode="before",
+    )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

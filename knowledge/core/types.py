@@ -107,6 +107,12 @@ class Answer:
     standalone_query: str = ""
     event_id: str | None = None  # the usage event recorded for it: feedback refers to this id
     compliance: str | None = None  # "rephrased" or "refused" when the persona's rules applied
+    # which model answered and why (knowledge.assistant.routing): fast, strong, single, persona;
+    # "none" when no model was asked (no evidence, quotes only), "cache" for a stored answer
+    route: str = "none"
+    route_reason: str = ""
+    notes: list[str] = field(default_factory=list)  # shown with the answer ("answered by ...")
+    cached: bool = False  # a stored answer to the same question (knowledge.desk.answer_cache)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from knowledge.core.types import (
     Requester,
     ScoredChunk,
 )
+from knowledge.desk.answer_cache import ask_cached
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
@@ -173,10 +174,12 @@ class UserDesk:
         *,
         history: Sequence[Turn] = (),
         where: SearchFilter | None = None,
+        fresh: bool = False,
     ) -> AnswerStream:
         """Stream an answer with the active role's persona, from allowed collections only
         (``where`` narrows them to some documents), within the user's rate limit
-        (RateLimitedError says when to try again)."""
+        (RateLimitedError says when to try again); a stored answer to the same question in
+        the same scope unless ``fresh`` (knowledge.desk.answer_cache)."""
         try:
             hit = self.desk.limits.acquire(self.user, self.rate_limit)
         except RateLimitedError as exc:
@@ -184,13 +187,15 @@ class UserDesk:
                 "rate_limited", self.user, outcome="denied", retry_after_s=exc.retry_after_s
             )
             raise
-        stream = self.desk.ask(
+        stream = ask_cached(
+            self.desk,
             question,
             self.searched(collections),
             history=history,
             persona=self.persona,
             requester=self.requester,
             where=where,
+            fresh=fresh,
         )
         return self._settled(stream, hit, question)
 

@@ -19,6 +19,7 @@ from knowledge.assistant.chat import BACKENDS, ChatModel, build_chat_model
 from knowledge.assistant.compliance import Blocked, ComplianceRules, guarded_stream
 from knowledge.assistant.evidence import EvidenceJudge
 from knowledge.assistant.personas import Persona, Turn
+from knowledge.assistant.routing import ModelRouter
 from knowledge.contracts.book import ContractBook
 from knowledge.contracts.chat import ClauseAwareRetriever
 from knowledge.core import metrics
@@ -26,6 +27,7 @@ from knowledge.core.db import make_engine, sqlite_url, upgrade
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
 from knowledge.core.types import AnswerStream, DocumentInfo, IngestReport, Requester, ScoredChunk
+from knowledge.desk.answer_cache import AnswerCache
 from knowledge.desk.ingestion import (
     IngestionPipeline,
     ProgressCallback,
@@ -90,10 +92,12 @@ class Desk:
         self._embedder = embedder
         self._model = model
         self._models: dict[str, ChatModel] = {}
+        self.router = ModelRouter(settings, self.model_for)  # fast / strong (assistant/routing)
         self._retriever: Retriever | None = None
         self._background = False  # start_background(): the retriever refreshes its indexes
         self._judge: EvidenceJudge | None = None
         self._lock = threading.RLock()
+        self.answer_cache = AnswerCache.for_desk(self)  # UserDesk.ask looks here first
 
     # Components, built on first use: once, under the lock (an RLock: building one can need
     # another), then read without it ----------------------------------------------------------
@@ -341,7 +345,7 @@ class Desk:
             temperature=self.settings.temperature, max_tokens=self.settings.max_answer_tokens
         )
         searched = self._collections(collections)
-        metered = MeteredModel(self.model_for(persona.model))
+        metered = MeteredModel(self.router.model(persona))
         try:
             doc_ids = self.filtered_doc_ids(searched, where, question)
             stream = self.assistant(metered).ask(

@@ -14,6 +14,7 @@ def target_metadata() -> MetaData:
     import knowledge.access.ratelimit
     import knowledge.access.roles
     import knowledge.contracts.book
+    import knowledge.desk.cache_stores
     import knowledge.desk.jobs
     import knowledge.search.store
     import knowledge.usage.conversations

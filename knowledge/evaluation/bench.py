@@ -352,6 +352,7 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "ocr": _bench_ocr(quick, settings.ocr_languages),
         "formats": _bench_formats(quick),
         "tools": _bench_tools(quick),
+        "answer_cache": _bench_cache(settings) if not quick else {"skipped": "quick run"},
     }
 
 
@@ -365,6 +366,15 @@ def _bench_tools(quick: bool) -> dict[str, object]:
     from knowledge.evaluation.tool_bench import bench_tools
 
     return dict(bench_tools(quick))
+
+
+def _bench_cache(settings: Settings) -> dict[str, object]:
+    from knowledge.evaluation.cache_bench import bench_cache
+
+    try:
+        return bench_cache(settings)
+    except Exception as exc:  # noqa: BLE001 - a missing model must not hide the other figures
+        return {"error": str(exc)}
 
 
 def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:

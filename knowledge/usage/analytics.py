@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from knowledge.search.schema import DocumentRow
 from knowledge.usage.events import UsageCitationRow, UsageEventRow, UsageFilter, UsageLog
 from knowledge.usage.gaps import DEFAULT_SIMILARITY, GapQuestion, GapTopic, group_gaps
+from knowledge.usage.routes import cache_hit_rate, route_split
 
 E = UsageEventRow
 C = UsageCitationRow
@@ -187,6 +188,8 @@ def summary(
     }
     models = cube.groupby("model")["questions"].sum().sort_values(ascending=False)
     result["models"] = {str(m): int(n) for m, n in models.items()}
+    result["routes"] = route_split(engine, filters)  # fast / strong / cache (usage/routes.py)
+    result["answer_cache"] = cache_hit_rate(engine, filters)
     return result
 
 

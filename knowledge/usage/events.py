@@ -85,6 +85,9 @@ class UsageEvent:
     feedback: Rating | None = None
     feedback_comment: str | None = None
     created_at: datetime = field(default_factory=utc_now)
+    route: str = "none"  # knowledge.assistant.routing: fast, strong, single, persona, cache
+    route_reason: str = ""
+    cached: bool = False
 
     @property
     def is_gap(self) -> bool:
@@ -119,6 +122,9 @@ class UsageEvent:
             retrieval_ms=answer.retrieval_ms,
             first_token_ms=answer.first_token_ms,
             total_ms=answer.total_ms,
+            route=answer.route,
+            route_reason=answer.route_reason,
+            cached=answer.cached,
         )
 
 
@@ -222,6 +228,7 @@ class UsageLog:
                 "channel": event.channel[:20],
                 "persona": event.persona[:100],
                 "model": event.model[:200],
+                "route": event.route[:20],
                 "id": uuid.uuid4().hex,
                 "created_at": created,
                 "day": created.date(),

@@ -47,6 +47,11 @@ class MeteredModel:
     def rewrites_queries(self) -> bool:
         return bool(getattr(self.model, "rewrites_queries", False))
 
+    def decide_for(self, answer: Answer) -> None:
+        """Let a routed model choose (knowledge.assistant.routing); others have nothing to do."""
+        if (decide := getattr(self.model, "decide_for", None)) is not None:
+            decide(answer)
+
     def stream(
         self,
         messages: Sequence[Message],

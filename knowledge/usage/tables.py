@@ -66,6 +66,10 @@ class UsageEventRow(Base):
     feedback: Mapped[int | None] = mapped_column(SmallInteger)  # +1 thumbs up, -1 thumbs down
     feedback_comment: Mapped[str | None] = mapped_column(Text)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # which model answered and why (knowledge.assistant.routing); a stored answer served again
+    route: Mapped[str | None] = mapped_column(String(20))
+    route_reason: Mapped[str | None] = mapped_column(Text)
+    cached: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class UsageCitationRow(Base):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, inspect, select
 
 from knowledge.access.roles import Role
-from knowledge.core.db import current_revision, head_revision, make_engine, sqlite_url
+from knowledge.core.db import current_revision, head_revision, make_engine, sqlite_url, upgrade
 from knowledge.core.settings import Settings
 from knowledge.desk.archive import BackupError, encode_value
 from knowledge.desk.backup import _read_snapshot, backup, restore
@@ -164,6 +164,20 @@ def test_sqlite_to_postgresql_and_chroma_server_and_back(
     assert rows(home.engine)["chunks"] == rows(source.engine)["chunks"]
 
 
+def release_columns(path: Path) -> dict[str, set[str]]:
+    """The columns of every table at schema revision 1, from a database migrated to it."""
+    engine = make_engine(sqlite_url(path))
+    upgrade(engine, "1")
+    schema = inspect(engine)
+    columns = {
+        table: {c["name"] for c in schema.get_columns(table)}
+        for table in schema.get_table_names()
+        if table != "alembic_version"
+    }
+    engine.dispose()
+    return columns
+
+
 def release_backup(archive: Path, out: Path, tmp: Path) -> Path:
     """``archive`` as a backup made at schema revision 1 (the release, before the sentence and
     instruction-page columns) would be."""
@@ -173,21 +187,19 @@ def release_backup(archive: Path, out: Path, tmp: Path) -> Path:
         tar.extractall(tmp, filter="data")
     manifest = json.loads((tmp / "manifest.json").read_text())
     members = {name: tmp / name for name in manifest.pop("members")}
-    dropped = {
-        "chunks": ("sentence_spans", "sentence_vectors"),
-        "documents": ("instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"),
-    }
-    for table, columns in dropped.items():
+    release = release_columns(tmp / "release.sqlite3")
+    for table in list(manifest["tables"]):
+        if table not in release:  # a later revision's table
+            del manifest["tables"][table], members[f"tables/{table}.jsonl"]
+            continue
         path = tmp / "tables" / f"{table}.jsonl"
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         path.write_text(
             "".join(
-                json.dumps({k: v for k, v in row.items() if k not in columns}) + "\n"
+                json.dumps({k: v for k, v in row.items() if k in release[table]}) + "\n"
                 for row in lines
             )
         )
-    for table in ("ingest_jobs",):  # revision 3's
-        del manifest["tables"][table], members[f"tables/{table}.jsonl"]
     write_archive(out, manifest | {"alembic_revision": "1"}, members)
     return out
 

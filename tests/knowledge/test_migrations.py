@@ -56,9 +56,11 @@ RELEASE_TABLES = {
 }  # fmt: skip
 HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes"}  # revision 3
 HEAD_TABLES |= {"conversations", "conversation_turns"}  # revision 5
+HEAD_TABLES |= {"answer_cache"}  # revision 6
 NEW_COLUMNS = {
     "chunks": {"sentence_spans", "sentence_vectors"},
     "documents": {"instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"},
+    "usage_events": {"route", "route_reason", "cached"},
 }
 ALICE_PASSWORD = "correct horse battery"  # the fixture's local account
 HEAD = head_revision()

@@ -23,7 +23,7 @@ from knowledge.access.audit import AuditQuery
 from knowledge.access.ratelimit import RateLimit, RateLimitedError
 from knowledge.access.roles import Role
 from knowledge.contracts.book import ClauseFilter, export_csv
-from knowledge.core.db import make_engine
+from knowledge.core.db import downgrade, make_engine
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import Settings
 from knowledge.desk.ingestion import Upload
@@ -143,14 +143,11 @@ def test_a_replaced_and_a_deleted_document_on_postgresql(pg_desk: Desk):
 
 def test_columns_of_later_releases_are_added_in_place_on_postgresql(pg_desk: Desk, embedder):
     doc_id = ingest(pg_desk, "handbook.pdf", make_pdf(HANDBOOK), "HR")
+    downgrade(pg_desk.engine, "2")  # the tables and columns of later revisions gone
     with pg_desk.engine.begin() as connection:  # the schema of a release before Alembic
         connection.execute(text("ALTER TABLE documents DROP COLUMN tags"))
         connection.execute(text("ALTER TABLE chunks DROP COLUMN page_break"))
         connection.execute(text("DROP TABLE alembic_version"))
-        connection.execute(text("DROP TABLE ingest_jobs"))  # revision 3, after the release
-        connection.execute(text("DROP TABLE pending_writes"))
-        for column in ("media_type", "page_labels", "ocr_pages", "supersedes"):  # revision 4
-            connection.execute(text(f"ALTER TABLE documents DROP COLUMN {column}"))
     reopened = Desk(pg_desk.settings, embedder=embedder, model=ScriptedChatModel())
     assert reopened.store.document(doc_id).tags == (), "rows written before read as no tags"
     assert reopened.set_tags(doc_id, ["policy"]).tags == ("policy",)
