@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
     from knowledge.desk.versions import UserVersions
+    from knowledge.tools.box import UserToolBox
 
 NO_ROLE = "none"
 
@@ -275,6 +276,20 @@ class UserDesk:
             self._audit("document_deleted", f"{info.collection}/{info.file_name}", doc_id=doc_id)
             keywords.prepare(info.collection)  # rebuilt now, not at the next question
         return info
+
+    def tools(self) -> UserToolBox:
+        """The tools this user's roles give, run as this user (knowledge.tools.box)."""
+        from knowledge.tools.box import UserToolBox
+
+        d = self.desk
+        return UserToolBox(
+            d.tool_registry,
+            self,
+            self.access.may_use_tool,
+            audit=d.audit,
+            calls=d.tool_calls,
+            timeout_s=d.settings.tool_timeout_s,
+        )
 
     # Contracts -------------------------------------------------------------------------------
 

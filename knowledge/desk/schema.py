@@ -16,6 +16,7 @@ def target_metadata() -> MetaData:
     import knowledge.contracts.book
     import knowledge.desk.jobs
     import knowledge.search.store
+    import knowledge.tools.calls
     import knowledge.usage.events  # noqa: F401
     from knowledge.core.db import Base
 
