@@ -31,7 +31,7 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
         return 0
     for spec in specs:
         kind = "acts" if spec.acts else "reads"
-        print(f"{spec.name:24} {kind:5} {spec.source:24} {spec.description}")
+        print(f"{spec.name:24} {kind:5} {spec.source:26} {spec.description}")
     if not specs:
         print("No tools." if not args.user else f"No tools for {args.user}.")
     return 0
