@@ -151,3 +151,16 @@ def test_arguments_are_redacted_like_questions(desk: Desk):
     desk.tool_calls.storage = "off"
     desk.for_user("root").tools().call(ToolCall("send_mail", {"to": "anna@example.com"}))
     assert desk.tool_calls.recent()[0].arguments is None
+
+
+def test_shipped_roles_get_the_read_tools_and_stored_roles_keep_their_tools(desk: Desk):
+    from knowledge.access.roles import READ_TOOLS, Role, role_config, role_from_config, templates
+
+    shipped = {role.name: role.tools for role in templates()}
+    assert shipped["employee"] == READ_TOOLS and shipped["admin"] == ("*",)
+    assert desk.roles.role("employee").tools == READ_TOOLS
+    saved = desk.roles.save(Role("ops", tools=(" list_* ", "word_count", "word_count")), "test")
+    assert saved.tools == ("list_*", "word_count")
+    assert desk.roles.role("ops").tools == ("list_*", "word_count")
+    older = {k: v for k, v in role_config(saved).items() if k != "tools"}  # stored before tools
+    assert role_from_config(older).tools == ()
