@@ -4,8 +4,8 @@ broken plugin is skipped without stopping the desk."""
 
 from __future__ import annotations
 
+import importlib
 import logging
-import sys
 from pathlib import Path
 
 from knowledge.desk.root import Desk
@@ -24,17 +24,17 @@ def test_the_sample_package_is_found_by_its_entry_points(sample_tools: Path):
 
 
 def test_a_plugin_tool_is_called_through_the_users_tool_box(sample_tools: Path, office: Desk):
+    opened = importlib.import_module("kdesk_sample_tools").OPENED
+    opened.clear()  # tickets of earlier tests
     box = office.for_user("root").tools()
     assert {"word_count", "open_ticket"} <= {s.name for s in box.available()}
     counted = box.call(ToolCall("word_count", {"text": "three little words"}))
     assert counted.outcome == "ok" and counted.result.text == "3 words"
     asked = box.call(ToolCall("open_ticket", {"title": "Printer on fire"}))
     assert asked.outcome == "needs_confirmation"
-    opened = box.call(ToolCall("open_ticket", {"title": "Printer on fire"}), confirmed=True)
-    assert opened.result.text == "Opened ticket T-1: Printer on fire (normal)"
-    assert sys.modules["kdesk_sample_tools"].OPENED == [
-        {"title": "Printer on fire", "priority": "normal"}
-    ]
+    done = box.call(ToolCall("open_ticket", {"title": "Printer on fire"}), confirmed=True)
+    assert done.result.text == "Opened ticket T-1: Printer on fire (normal)"
+    assert opened == [{"title": "Printer on fire", "priority": "normal"}]
     hanna = office.for_user("hanna").tools()  # her role gives the built-in read tools only
     assert hanna.call(ToolCall("word_count", {"text": "x"})).outcome == "denied"
 
