@@ -5,8 +5,11 @@ import streamlit as st
 from knowledge.assistant.personas import Turn
 from knowledge.core.errors import KdeskError
 from knowledge.search.filters import SearchFilter, document_choices, document_tags
+from knowledge.tools.turns import ToolTurn
 from pages.answers import render_answer
+from pages.conversation_list import conversation_sidebar, current_history, keep
 from pages.shared import page_desk
+from pages.tool_turns import render_turn
 
 me = page_desk("chat")
 st.title("💬 Ask the knowledge base")
@@ -34,23 +37,27 @@ with st.sidebar:
     where = SearchFilter(
         tuple(choices[p] for p in picked if p in choices), tuple(tags), include_earlier=earlier
     )
-    if st.button("New conversation", icon="🆕"):
-        st.session_state["history"] = []
+    conversation_sidebar(me)
 
-history: list = st.session_state.setdefault("history", [])
+history = current_history(me)
 if not collections and me.may_open("knowledge"):
     st.info("The knowledge base is empty. Upload PDFs on the **Knowledge** page first.")
 elif not collections:
     st.info("The knowledge base is empty for your roles. Ask an admin for access.")
 
+tools = me.chat_tools()  # slash commands, and the model's own calls where it makes them
 for i, answer in enumerate(history):
     with st.chat_message("user"):
         st.markdown(answer.question)
     with st.chat_message("assistant"):
-        render_answer(answer, key=f"a{i}")
+        if isinstance(answer, ToolTurn):
+            render_turn(answer, tools, key=f"a{i}")
+        else:
+            render_answer(answer, key=f"a{i}")
 
 question = st.chat_input(
-    "Ask about a policy, a handbook or a contract…", disabled=bool(collections) and not chosen
+    "Ask about a policy, a handbook or a contract… (/tools lists tools)",
+    disabled=bool(collections) and not chosen,
 )
 if question:
     with st.chat_message("user"):
@@ -59,6 +66,13 @@ if question:
         turns = [Turn(a.question, a.text) for a in history]
         box = st.empty()
         try:
+            with box.container(), st.spinner("Thinking…"):
+                turn = tools.handle(question, turns)
+            if turn is not None:
+                history.append(turn)
+                with box.container():
+                    render_turn(turn, tools, key=f"a{len(history) - 1}")
+                st.stop()
             with box.container():
                 stream = me.ask(question, chosen, history=turns, where=where)
                 st.write_stream(stream)
@@ -66,5 +80,6 @@ if question:
             box.error(str(exc))
         else:
             history.append(stream.answer)
+            keep(me, stream.answer, chosen)
             with box.container():
                 render_answer(stream.answer, key=f"a{len(history) - 1}")

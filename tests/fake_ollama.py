@@ -19,6 +19,10 @@ NDJSON, about one word per line, cut at ``options.num_predict`` words like a rea
 - ``"error_midstream"``: stream half the reply, then an ``{"error": ...}`` line, as Ollama does
   when its runner crashes.
 
+Tool calling: when a chat request offers ``tools``, ``tool_calls`` (a function from the messages
+and the offered tools to the calls to make, as ``{"name", "arguments"}`` dicts; default
+``mention_calls``) decides; when it gives calls, the reply is those calls instead of text.
+
 ``chunk_delay`` sleeps between streamed lines (a slow model). ``before_end``, when set, is called
 with the request body after the last line of a streamed reply (the one with the token counts) and
 before the stream is closed: a test can hold one stream open there while others run. Every
@@ -39,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 Reply = str | Callable[[list[dict[str, Any]]], str]
+ToolDecider = Callable[[list[dict[str, Any]], list[dict[str, Any]]], list[dict[str, Any]]]
 Mode = Literal["ok", "not_found", "error", "hang", "drop", "error_midstream"]
 
 OLLAMA_VERSION = "0.6.3"
@@ -62,6 +67,28 @@ def split_reply(text: str, limit: int | None = None) -> tuple[list[str], bool]:
 
 def count_words(messages: Sequence[Mapping[str, Any]]) -> int:
     return sum(len(str(m.get("content", "")).split()) for m in messages)
+
+
+def mention_calls(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Call each offered tool that the last message (the user's) names; the word after the name
+    fills the tool's first required parameter. A tool's result (a ``tool`` message last) calls
+    nothing: the model then answers."""
+    if not messages or messages[-1].get("role") != "user":
+        return []
+    text = str(messages[-1].get("content") or "")
+    calls = []
+    for tool in tools:
+        function = tool.get("function") or {}
+        name = str(function.get("name", ""))
+        found = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])\s*(\S+)?", text)
+        if not name or found is None:
+            continue
+        required = (function.get("parameters") or {}).get("required") or []
+        word = found.group(1)
+        calls.append({"name": name, "arguments": {required[0]: word} if required and word else {}})
+    return calls
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -193,6 +220,7 @@ class FakeOllama(FakeServer):
         super().__init__(mode=mode, chunk_delay=chunk_delay, hang_s=hang_s)
         self.reply = reply
         self.models = list(models) if models is not None else None
+        self.tool_calls: ToolDecider = mention_calls
 
     def __enter__(self) -> FakeOllama:
         self.start()
@@ -225,6 +253,10 @@ class FakeOllama(FakeServer):
             handler.send_json(500, {"error": "llama runner process has terminated: exit status 2"})
             return
         messages = body.get("messages") or [{"role": "user", "content": body.get("prompt", "")}]
+        calls = self.tool_calls(messages, body.get("tools") or []) if body.get("tools") else []
+        if chat and calls:
+            self._call_tools(handler, model, messages, calls, body)
+            return
         text = self.reply(messages) if callable(self.reply) else self.reply
         limit = (body.get("options") or {}).get("num_predict")
         pieces, cut = split_reply(text, limit)
@@ -252,6 +284,24 @@ class FakeOllama(FakeServer):
         handler.write_chunk(json.dumps(final).encode() + b"\n")
         self.ending(body)
         handler.end_stream()
+
+    def _call_tools(
+        self,
+        handler: Handler,
+        model: str,
+        messages: list[dict[str, Any]],
+        calls: list[dict[str, Any]],
+        body: dict[str, Any],
+    ) -> None:
+        part = self._part(model, "", True)
+        part["message"]["tool_calls"] = [
+            {"function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls
+        ]
+        final = {**self._part(model, "", True), **self._stats(messages, 1, False)}
+        if body.get("stream", True) is False:
+            handler.send_json(200, {**final, "message": part["message"]})
+            return
+        self._stream(handler, [part], final, body)
 
     @staticmethod
     def _part(model: str, text: str, chat: bool) -> dict[str, Any]:

@@ -11,8 +11,10 @@ event when ``stream_options.include_usage`` is set; non-streaming requests get o
 ``GET /v1/models`` lists ``models``. ``mode`` works as in ``FakeOllama``: ``"ok"``,
 ``"not_found"`` (404 ``model_not_found``, also for a model missing from ``models``), ``"error"``
 (500), ``"hang"`` (silent for ``hang_s`` seconds) and ``"drop"`` (half the reply, then the
-connection closes). ``before_end`` is called after the usage event, before ``[DONE]``. Request
-bodies are recorded in ``requests`` and ``chats``.
+connection closes). Tools offered in a request are decided on as in ``FakeOllama``
+(``tool_calls``, default ``mention_calls``); calls are streamed as OpenAI does, each one's id and
+name first, then its arguments' JSON in two fragments. ``before_end`` is called after the usage
+event, before ``[DONE]``. Request bodies are recorded in ``requests`` and ``chats``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from tests.fake_ollama import FakeServer, Handler, Reply, count_words, split_reply
+from tests.fake_ollama import (
+    FakeServer,
+    Handler,
+    Reply,
+    ToolDecider,
+    count_words,
+    mention_calls,
+    split_reply,
+)
 
 Mode = Literal["ok", "not_found", "error", "hang", "drop"]
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -41,6 +51,7 @@ class FakeOpenAI(FakeServer):
         super().__init__(mode=mode, chunk_delay=chunk_delay, hang_s=hang_s)
         self.reply = reply
         self.models = list(models) if models is not None else None
+        self.tool_calls: ToolDecider = mention_calls
 
     def __enter__(self) -> FakeOpenAI:
         self.start()
@@ -71,6 +82,10 @@ class FakeOpenAI(FakeServer):
             handler.send_json(500, _error("engine crashed", "server_error"))
             return
         messages = body.get("messages") or []
+        calls = self.tool_calls(messages, body.get("tools") or []) if body.get("tools") else []
+        if calls:
+            self._call_tools(handler, model, calls, bool(body.get("stream")))
+            return
         text = self.reply(messages) if callable(self.reply) else self.reply
         pieces, cut = split_reply(text, body.get("max_tokens") or body.get("max_completion_tokens"))
         usage = {
@@ -115,6 +130,36 @@ class FakeOpenAI(FakeServer):
         if usage is not None:
             _send_event(handler, {**_envelope(model, "chat.completion.chunk", []), "usage": usage})
         self.ending(body)
+        handler.write_chunk(b"data: [DONE]\n\n")
+        handler.end_stream()
+
+    def _call_tools(
+        self, handler: Handler, model: str, calls: list[dict[str, Any]], stream: bool
+    ) -> None:
+        full = [
+            {
+                "id": f"call_{n}",
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+            }
+            for n, c in enumerate(calls)
+        ]
+        if not stream:
+            message = {"role": "assistant", "content": None, "tool_calls": full}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+            handler.send_json(200, _envelope(model, "chat.completion", [choice]))
+            return
+        handler.start_stream("text/event-stream")
+        _send_event(handler, _chunk(model, {"role": "assistant", "content": None}, None))
+        for n, call in enumerate(full):
+            function = call["function"]
+            head = {**call, "index": n, "function": {"name": function["name"], "arguments": ""}}
+            _send_event(handler, _chunk(model, {"tool_calls": [head]}, None))
+            half = len(function["arguments"]) // 2
+            for piece in (function["arguments"][:half], function["arguments"][half:]):
+                fragment = {"index": n, "function": {"arguments": piece}}
+                _send_event(handler, _chunk(model, {"tool_calls": [fragment]}, None))
+        _send_event(handler, _chunk(model, {}, "tool_calls"))
         handler.write_chunk(b"data: [DONE]\n\n")
         handler.end_stream()
 

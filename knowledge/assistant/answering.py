@@ -18,7 +18,14 @@ from knowledge.assistant.citations import (
     verify_citations,
     without_instructions,
 )
+from knowledge.assistant.context import (
+    DEFAULT_WINDOW,
+    context_window,
+    fit_history,
+    history_budget,
+)
 from knowledge.assistant.evidence import EvidenceJudge
+from knowledge.assistant.followups import model_rewrite, rewrites_queries
 from knowledge.assistant.personas import Persona, Turn
 from knowledge.core.errors import ModelUnavailableError
 from knowledge.core.types import Answer, AnswerStream, Citation, Evidence, ScoredChunk
@@ -57,15 +64,21 @@ def build_messages(
     passages: Sequence[str],
     persona: Persona,
     history: Sequence[Turn] = (),
+    *,
+    window: int = DEFAULT_WINDOW,
 ) -> list[Message]:
+    """The prompt: the persona, the conversation fitted into what the window leaves (older
+    turns summarised in the system message), the numbered sources and the question."""
     sources = "\n\n".join(f"[{n}] {text}" for n, text in enumerate(passages, start=1))
-    messages: list[Message] = [{"role": "system", "content": persona.system_prompt}]
-    for turn in history[-2:]:
+    ask = f"Sources:\n{sources}\n\nQuestion: {question}\nAnswer:"
+    budget = history_budget(window, persona.max_tokens, persona.system_prompt + ask)
+    fitted = fit_history(history, budget)
+    system = persona.system_prompt + (f"\n\n{fitted.summary}" if fitted.summary else "")
+    messages: list[Message] = [{"role": "system", "content": system}]
+    for turn in fitted.recent:
         messages.append({"role": "user", "content": turn.question})
-        messages.append({"role": "assistant", "content": strip_citations(turn.answer)[:300]})
-    messages.append(
-        {"role": "user", "content": f"Sources:\n{sources}\n\nQuestion: {question}\nAnswer:"}
-    )
+        messages.append({"role": "assistant", "content": turn.answer})
+    messages.append({"role": "user", "content": ask})
     return messages
 
 
@@ -106,6 +119,7 @@ class Assistant:
         abstain_below: float | None = None,
         weak_below: float | None = None,
         judge: EvidenceJudge | None = None,
+        rewrite_followups: bool = True,
     ) -> None:
         self.retriever = retriever
         self.model = model
@@ -115,6 +129,7 @@ class Assistant:
         self.abstain_below = abstain_below
         self.weak_below = weak_below
         self.judge = judge
+        self.rewrite_followups = rewrite_followups
 
     def ask(
         self,
@@ -128,7 +143,7 @@ class Assistant:
         """``doc_ids``: answer from these documents only (a metadata filter; [] finds none)."""
         persona = persona or Persona()
         started = time.perf_counter()
-        query = standalone_query(question, history)
+        query = self.searchable(question, history)
         sources = self.retriever.search(query, collections, self.top_k, doc_ids=doc_ids)
         answer = Answer(
             question=question,
@@ -145,6 +160,15 @@ class Assistant:
         if persona.answer_policy == "quote_only":
             return AnswerStream(self._quote(answer, query, started), answer)
         return AnswerStream(self._generate(answer, query, history, persona, started), answer)
+
+    def searchable(self, question: str, history: Sequence[Turn]) -> str:
+        """The query to search for: a follow-up rewritten by a capable model (when enabled),
+        else made standalone by the word heuristic."""
+        if history and self.rewrite_followups and rewrites_queries(self.model):
+            rewritten = model_rewrite(self.model, question, history)
+            if rewritten:
+                return rewritten
+        return standalone_query(question, history)
 
     def _weigh(self, answer: Answer, query: str, collections: Sequence[str]) -> Evidence:
         if not answer.sources:
@@ -195,7 +219,8 @@ class Assistant:
         passages = [
             trim_passage(without_instructions(s.chunk.text), query, self.source_chars) for s in used
         ]
-        messages = build_messages(answer.question, passages, persona, history)
+        window = context_window(self.model)
+        messages = build_messages(answer.question, passages, persona, history, window=window)
         pieces: list[str] = []
         try:
             for delta in self.model.stream(

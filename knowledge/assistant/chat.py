@@ -60,6 +60,7 @@ def build_chat_model(
             model or settings.ollama_model,
             timeout_s=settings.model_timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
+            context=settings.ollama_context,
         )
     if choice == "openai":
         return OpenAIChatModel(
@@ -68,6 +69,7 @@ def build_chat_model(
             api_key=settings.openai_api_key,
             timeout_s=settings.model_timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
+            context=settings.openai_context,
         )
     if choice == "embedded":
         return EmbeddedChatModel(
@@ -105,15 +107,23 @@ def _has_model(available: list[str], wanted: str) -> bool:
 
 class OllamaChatModel:
     judges_sources = True  # believed when it says the sources do not answer
+    rewrites_queries = True  # turns a follow-up into a standalone search query
 
     def __init__(
-        self, host: str, model: str, *, timeout_s: float, connect_timeout_s: float
+        self,
+        host: str,
+        model: str,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        context: int = 4096,
     ) -> None:
         import httpx
         import ollama
 
         self.host = host
         self.model = model
+        self.context_window = context  # sent as num_ctx, so the window is what we assume
         self.timeout_s = timeout_s
         timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
         self._client = ollama.Client(host=host, timeout=timeout)
@@ -134,7 +144,11 @@ class OllamaChatModel:
         import ollama
 
         finished = False
-        options = {"temperature": temperature, "num_predict": max_tokens}
+        options = {
+            "temperature": temperature,
+            "num_predict": max_tokens,
+            "num_ctx": self.context_window,
+        }
         try:
             parts = self._client.chat(self.model, list(messages), stream=True, options=options)
             for part in parts:
@@ -190,6 +204,7 @@ def _ollama_usage(part: Any) -> Usage:
 
 class OpenAIChatModel:
     judges_sources = True
+    rewrites_queries = True
 
     def __init__(
         self,
@@ -199,11 +214,13 @@ class OpenAIChatModel:
         api_key: str,
         timeout_s: float,
         connect_timeout_s: float,
+        context: int = 8192,
     ) -> None:
         import openai
 
         self.base_url = base_url
         self.model = model
+        self.context_window = context  # the served model's, as configured (KDESK_OPENAI_CONTEXT)
         self.timeout_s = timeout_s
         self._client = openai.OpenAI(
             base_url=base_url,

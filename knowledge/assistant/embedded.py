@@ -101,6 +101,10 @@ class EmbeddedChatModel:
     def name(self) -> str:
         return f"embedded · {self.path.stem}"
 
+    @property
+    def context_window(self) -> int:
+        return self.context  # llama.cpp's n_ctx
+
     def load(self) -> Any:
         return load_engine(self.path, context=self.context, threads=self.threads)
 

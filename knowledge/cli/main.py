@@ -12,6 +12,7 @@ from knowledge.cli import common
 from knowledge.cli.access import add_access_commands
 from knowledge.cli.backup import add_backup_commands
 from knowledge.cli.contracts import add_clause_commands
+from knowledge.cli.conversations import add_conversation_commands
 from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.cli.jobs import add_job_commands
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_commands(sub)
     add_sync_commands(sub)
     add_version_commands(sub)
+    add_conversation_commands(sub)
 
     p = sub.add_parser("search", help="retrieve passages (no model)")
     p.add_argument("query")

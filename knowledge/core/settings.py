@@ -73,10 +73,18 @@ class Settings(BaseSettings):
     tool_timeout_s: float = Field(30.0, gt=0, description="how long one tool call may take")
     temperature: float = Field(0.1, ge=0, le=2)
     max_answer_tokens: int = Field(400, ge=16, le=8192)
+    tool_rounds: int = Field(3, ge=1, le=10, description="rounds of tool calls in one chat turn")
     source_chars: int = Field(
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )
     prompt_sources: int = Field(4, ge=1, le=20)
+    # the context window assumed per backend (tokens): Ollama's num_ctx, the served model's
+    ollama_context: int = Field(4096, ge=512)
+    openai_context: int = Field(8192, ge=512)
+    rewrite_followups: bool = True  # a capable model rewrites follow-ups into standalone queries
+
+    # Conversations: kept per user, deleted this many days after they were last continued
+    conversation_days: int = Field(90, ge=0, description="0 keeps conversations forever")
 
     # Team server (docs/deploy.md): empty values give the one-process embedded default
     redis_url: str = ""  # redis://HOST:6379/0 -> ingestion jobs run by `kdesk worker` processes
@@ -111,6 +119,10 @@ class Settings(BaseSettings):
     rate_limit_tokens: int = Field(60_000, ge=0)
     rate_limit_window_s: int = Field(600, ge=1)
 
+    # External tools (docs/mcp.md): MCP servers and webhooks admins configure in one file
+    tools_file: Path | None = None  # empty: data_dir/tools.toml (or tools.json) when it exists
+    webhook_hosts: str = ""  # comma-separated hosts webhooks may call, besides the file's list
+
     @field_validator("oidc_role_mapping")
     @classmethod
     def _mapping_is_json(cls, value: str) -> str:
@@ -125,7 +137,7 @@ class Settings(BaseSettings):
                 raise ValueError('a JSON object: {"claims": {...}, "emails": {...}}')
         return value
 
-    @field_validator("abstain_below", "weak_below", "evidence_model", mode="before")
+    @field_validator("abstain_below", "weak_below", "evidence_model", "tools_file", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -1,14 +1,12 @@
 """The desk as one signed-in user may use it.
 
 ``UserDesk`` is the only way the app (and ``kdesk ... --user``) reaches the knowledge base on
-behalf of a person. Its permissions are read from the database on construction - never taken
-from the caller - and every read goes through them: searches and answers only retrieve from
-allowed collections (collections a caller asks for are intersected with those, never widened),
-document lists, citations' documents, clause records, usage analytics and their exports are
-limited to the same collections, feedback is taken on the user's own answers only, and uploads,
-deletions and administration check the user's roles. Refusals are audited. A user without roles
-gets empty results, not errors that would tell them what exists.
-"""
+behalf of a person. Its permissions are read from the database, never taken from the caller, and
+every read goes through them: searches and answers only retrieve from allowed collections (never
+widened by what a caller asks for), document lists, citations' documents, clause records, usage
+analytics and their exports are limited to the same collections, feedback is taken on the user's
+own answers only, and uploads, deletions and administration check the user's roles. Refusals are
+audited. A user without roles gets empty results, not errors that would tell them what exists."""
 
 from __future__ import annotations
 
@@ -38,17 +36,19 @@ from knowledge.core.types import (
     Requester,
     ScoredChunk,
 )
+from knowledge.desk.tooling import tool_box
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
 from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
+    from knowledge.desk.conversations import UserConversations
     from knowledge.desk.ingestion import ProgressCallback, Upload
     from knowledge.desk.jobs import IngestJob
     from knowledge.desk.root import Desk
     from knowledge.desk.versions import UserVersions
-    from knowledge.tools.box import UserToolBox
+    from knowledge.tools.chatting import ChatTools
 
 NO_ROLE = "none"
 
@@ -141,6 +141,13 @@ class UserDesk:
         found = self.desk.store.chunks(ids)
         return [found[i] for i in ids if i in found]
 
+    @property
+    def conversations(self) -> UserConversations:
+        """The user's own kept conversations (knowledge/desk/conversations.py)."""
+        from knowledge.desk.conversations import UserConversations
+
+        return UserConversations(self)
+
     # Questions -------------------------------------------------------------------------------
 
     def search(
@@ -185,6 +192,13 @@ class UserDesk:
             where=where,
         )
         return self._settled(stream, hit, question)
+
+    def chat_tools(self) -> ChatTools:
+        """Slash commands and the model's own tool calls, with this user's tool box."""
+        from knowledge.tools.chatting import ChatTools
+
+        model = lambda: self.desk.model_for(self.persona.model)  # noqa: E731
+        return ChatTools.for_user(self, model, self.desk.settings)
 
     def _settled(self, stream: AnswerStream, hit: int, question: str) -> AnswerStream:
         """The stream; once read to the end, the tokens it used count against the limit."""
@@ -277,19 +291,7 @@ class UserDesk:
             keywords.prepare(info.collection)  # rebuilt now, not at the next question
         return info
 
-    def tools(self) -> UserToolBox:
-        """The tools this user's roles give, run as this user (knowledge.tools.box)."""
-        from knowledge.tools.box import UserToolBox
-
-        d = self.desk
-        return UserToolBox(
-            d.tool_registry,
-            self,
-            self.access.may_use_tool,
-            audit=d.audit,
-            calls=d.tool_calls,
-            timeout_s=d.settings.tool_timeout_s,
-        )
+    tools = tool_box  # () -> the tools this user's roles give (knowledge.tools.box)
 
     # Contracts -------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from knowledge.desk.ingestion import (
     documents_under,
 )
 from knowledge.desk.jobs import IngestJob, JobBook
+from knowledge.desk.tooling import chat_tool_box  # noqa: F401 - importing it wires the chat's tools
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever
@@ -89,7 +90,7 @@ class Desk:
         )
         self.limits = RateLimiter(self.engine)
         self.tool_calls = ToolCallLog(self.engine, settings.question_storage)
-        self.tool_registry: ToolRegistry = desk_registry(lambda: self.model, tool_sources)
+        self.tool_registry: ToolRegistry = desk_registry(lambda: self.model, settings, tool_sources)
         self.jobs = JobBook(self.engine, settings.incoming_dir, settings.worker_heartbeat_s)
         self._runner: JobRunner | None = None
         self._broker: object | None = None
@@ -284,6 +285,7 @@ class Desk:
             abstain_below=s.abstain_below,
             weak_below=s.weak_below,
             judge=self.judge,
+            rewrite_followups=s.rewrite_followups,
         )
 
     def pipeline_fingerprint(self) -> str:

@@ -350,7 +350,21 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "usage_analytics": usage,
         "clauses": _bench_clauses(quick),
         "ocr": _bench_ocr(quick, settings.ocr_languages),
+        "formats": _bench_formats(quick),
+        "tools": _bench_tools(quick),
     }
+
+
+def _bench_formats(quick: bool) -> list[dict[str, object]]:
+    from knowledge.evaluation.formats_bench import bench_formats
+
+    return bench_formats(quick)
+
+
+def _bench_tools(quick: bool) -> dict[str, object]:
+    from knowledge.evaluation.tool_bench import bench_tools
+
+    return dict(bench_tools(quick))
 
 
 def _bench_ocr(quick: bool, languages: str) -> dict[str, object]:

@@ -120,3 +120,7 @@ class FunctionTool:
 
     def run(self, context: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
         return self.function(context, arguments)
+
+
+class ToolTimeout(ToolError):
+    """A tool (a webhook, an MCP server) did not answer within its time limit."""

@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Sequence
 
+from knowledge.core.settings import Settings
 from knowledge.tools.base import Tool, ToolSource
 from knowledge.tools.builtin import ModelGetter, builtin_tools
 from knowledge.tools.plugins import EntryPointTools
@@ -43,12 +44,7 @@ class ToolRegistry:
     def _listed(self) -> dict[str, Tool]:
         found: dict[str, Tool] = {}
         for source in self.sources:
-            try:
-                tools = source.tools()
-            except Exception:  # noqa: BLE001 - one broken source must not hide the others
-                log.exception("tool source skipped", extra={"fields": {"source": source.name}})
-                continue
-            for tool in tools:
+            for tool in _listed(source):
                 name = tool.spec.name
                 if not TOOL_NAME.match(name) or name in found:
                     why = "name taken" if name in found else "malformed name"
@@ -69,7 +65,34 @@ class StaticTools:
         return list(self._tools)
 
 
-def desk_registry(model: ModelGetter, extra: Sequence[ToolSource] = ()) -> ToolRegistry:
-    """The desk's tools: the built-in ones, the plugins' (entry points), then ``extra``
-    (MCP servers, webhooks)."""
-    return ToolRegistry([StaticTools("builtin", builtin_tools(model)), EntryPointTools(), *extra])
+class ConfiguredTools:
+    """The MCP servers and webhooks of the admins' tools file (knowledge.tools.external), read
+    when the tools are first listed: a bad file is logged and skipped, never stops the desk."""
+
+    name = "tools file"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def tools(self) -> list[Tool]:
+        from knowledge.tools.external import configured_sources
+
+        return [tool for source in configured_sources(self.settings) for tool in _listed(source)]
+
+
+def _listed(source: ToolSource) -> list[Tool]:
+    try:
+        return source.tools()
+    except Exception:  # noqa: BLE001 - one broken server must not hide the others
+        log.exception("tool source skipped", extra={"fields": {"source": source.name}})
+        return []
+
+
+def desk_registry(
+    model: ModelGetter, settings: Settings | None = None, extra: Sequence[ToolSource] = ()
+) -> ToolRegistry:
+    """The desk's tools: the built-in ones, the plugins' (entry points), the tools file's (MCP
+    servers, webhooks) when ``settings`` are given, then ``extra``."""
+    configured = [ConfiguredTools(settings)] if settings is not None else []
+    builtin = StaticTools("builtin", builtin_tools(model))
+    return ToolRegistry([builtin, EntryPointTools(), *configured, *extra])

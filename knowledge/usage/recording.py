@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from knowledge.assistant.chat import ChatModel, Message, Usage
+from knowledge.assistant.context import context_window
 from knowledge.core import metrics
 from knowledge.core.types import Answer, AnswerStream, Requester
 from knowledge.usage.events import TokenCount, UsageEvent, UsageLog, estimate_tokens
@@ -37,6 +38,14 @@ class MeteredModel:
     @property
     def judges_sources(self) -> bool:
         return bool(getattr(self.model, "judges_sources", False))
+
+    @property
+    def context_window(self) -> int:
+        return context_window(self.model)
+
+    @property
+    def rewrites_queries(self) -> bool:
+        return bool(getattr(self.model, "rewrites_queries", False))
 
     def stream(
         self,

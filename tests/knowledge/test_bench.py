@@ -38,3 +38,22 @@ def test_query_figures_per_pipeline_and_size(settings: Settings, embedder, desk:
         assert after["worker_prepare_ms"] > 0 and after["saved_to_served_s"] is not None
         assert after["replica_made"] == {"loaded": 2}
         assert after["queries_meanwhile"] >= 1
+
+
+def test_format_figures_cover_every_generated_format():
+    from knowledge.evaluation.formats_bench import bench_formats
+
+    figures = {row["file"].rsplit(".", 1)[1]: row for row in bench_formats(quick=True)}
+    assert set(figures) == {"docx", "pptx", "xlsx", "csv", "html", "md"}
+    assert all(row["chunks"] and row["pages"] and row["chars"] for row in figures.values())
+    assert figures["pptx"]["pages"] == 100  # one page per slide
+
+
+def test_tool_figures_time_each_slash_command_and_the_turn_loop():
+    from knowledge.evaluation.tool_bench import COMMANDS, bench_tools
+
+    figures = bench_tools(quick=True)
+    parse = figures["slash_parse_us"]
+    assert isinstance(parse, dict) and set(parse) == set(COMMANDS)
+    assert all(us > 0 for us in parse.values())
+    assert figures["turn_loop_us"] > 0 and figures["tools_offered"] == 32  # type: ignore[operator]

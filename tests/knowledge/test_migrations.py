@@ -54,7 +54,9 @@ RELEASE_TABLES = {
     "documents", "rate_limit_hits", "roles", "usage_citations", "usage_events",
     "usage_question_vectors", "user_roles", "users",
 }  # fmt: skip
-HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes", "tool_calls"}  # revisions 3, 8
+HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes"}  # revision 3
+HEAD_TABLES |= {"conversations", "conversation_turns"}  # revision 5
+HEAD_TABLES |= {"tool_calls"}  # revision 8
 NEW_COLUMNS = {
     "chunks": {"sentence_spans", "sentence_vectors"},
     "documents": {"instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"},

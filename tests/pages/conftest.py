@@ -86,6 +86,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
         monkeypatch.setenv("KDESK_OLLAMA_HOST", ollama_host)
         monkeypatch.setenv("KDESK_OLLAMA_MODEL", MODEL)
         monkeypatch.setenv("KDESK_WARM_UP", "false")  # each test's desk loads on first use
+        # the fake server answers from sources only: it cannot rewrite a follow-up
+        monkeypatch.setenv("KDESK_REWRITE_FOLLOWUPS", "false")
         get_desk.clear()
 
     return apply

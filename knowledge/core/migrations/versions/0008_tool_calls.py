@@ -2,7 +2,7 @@
 questions (knowledge/tools/calls.py).
 
 Revision ID: 8
-Revises: 4
+Revises: 5
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8"
-down_revision: str | Sequence[str] | None = "4"
+down_revision: str | Sequence[str] | None = "5"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,56 +1,46 @@
-"""Time reading and chunking generated files of every non-PDF format.
-
-    PYTHONPATH=. .venv/bin/python scripts/bench_formats.py [--runs 3]
-
-Prints JSON per format: the file's size, its pages (sections, slides, blocks of rows), the
-characters read, the best of ``runs`` for ``read_document`` and for ``chunk_pages``. The
-files are written by the formats' own libraries (tests/office_files.py). The figures go into
-docs/benchmarks.md.
-"""
+"""`kdesk bench` section "formats": reading and chunking speed of generated files of every
+non-PDF format (the file's size, its pages: sections, slides, blocks of rows; the characters
+read; the best of ``runs`` for ``read_document`` and for ``chunk_pages``)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 from ingest.chunking import chunk_pages
 from ingest.reader import read_document
-from tests.office_files import make_docx, make_pptx, make_xlsx
+from knowledge.evaluation.office_samples import make_docx, make_pptx, make_xlsx
 
 PARAGRAPH = (
     "Employees who travel for work book trains and hotels through the travel desk, keep every "
     "receipt and submit their claims within thirty days of the trip. "
 )
-ROWS = 20_000
-SECTIONS = 300
 
 
-def generated_files() -> dict[str, bytes]:
+def generated_files(rows: int = 20_000, sections: int = 300) -> dict[str, bytes]:
     table = [["City", "Rate", "Currency"]] + [[f"City {i}", i, "EUR"] for i in range(10)]
     blocks: list[tuple[str, object]] = []
     for s in range(100):
         blocks += [("h1", f"Section {s} Rules"), ("p", PARAGRAPH * 3), ("h2", f"Part {s}.1")]
         blocks += [("p", PARAGRAPH * 2), ("table", table)]
-    sheet = [["Name", "Amount", "Region", "Date"]]
-    sheet += [[f"Person {i}", i * 1.5, "North", "2024-01-01"] for i in range(ROWS)]
+    sheet: list[list[object]] = [["Name", "Amount", "Region", "Date"]]
+    sheet += [[f"Person {i}", i * 1.5, "North", "2024-01-01"] for i in range(rows)]
     html = "".join(
         f"<h2>Part {i}</h2><p>{PARAGRAPH * 3}</p><table><tr><th>a</th><th>b</th></tr>"
         "<tr><td>1</td><td>2</td></tr></table>"
-        for i in range(SECTIONS)
+        for i in range(sections)
     )
     markdown = "".join(
         f"## Part {i}\n\n{PARAGRAPH * 3}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-        for i in range(SECTIONS)
+        for i in range(sections)
     )
-    csv = "Name,Amount,Region\n" + "".join(f"Person {i},{i},North\n" for i in range(ROWS))
+    csv = "Name,Amount,Region\n" + "".join(f"Person {i},{i},North\n" for i in range(rows))
     return {
         "100-sections.docx": make_docx(blocks),
         "100-slides.pptx": make_pptx([(f"Slide {i}", [PARAGRAPH, "A point"]) for i in range(100)]),
-        f"{ROWS}-rows.xlsx": make_xlsx({"Data": sheet}),
-        f"{ROWS}-rows.csv": csv.encode(),
-        f"{SECTIONS}-sections.html": f"<html><body>{html}</body></html>".encode(),
-        f"{SECTIONS}-sections.md": markdown.encode(),
+        f"{rows}-rows.xlsx": make_xlsx({"Data": sheet}),
+        f"{rows}-rows.csv": csv.encode(),
+        f"{sections}-sections.html": f"<html><body>{html}</body></html>".encode(),
+        f"{sections}-sections.md": markdown.encode(),
     }
 
 
@@ -74,13 +64,6 @@ def measure(name: str, data: bytes, runs: int) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    for name, data in generated_files().items():
-        print(json.dumps(measure(name, data, args.runs)))
-
-
-if __name__ == "__main__":
-    main()
+def bench_formats(quick: bool = False) -> list[dict[str, object]]:
+    files = generated_files(2_000, 30) if quick else generated_files()
+    return [measure(name, data, 1 if quick else 3) for name, data in files.items()]
