@@ -186,7 +186,7 @@ def release_backup(archive: Path, out: Path, tmp: Path) -> Path:
                 for row in lines
             )
         )
-    for table in ("ingest_jobs", "tool_calls"):  # revisions 3 and 8
+    for table in ("ingest_jobs", "conversations", "conversation_turns", "tool_calls"):  # 3, 5, 8
         del manifest["tables"][table], members[f"tables/{table}.jsonl"]
     write_archive(out, manifest | {"alembic_revision": "1"}, members)
     return out
