@@ -33,7 +33,6 @@ from knowledge.desk.ingestion import (
     documents_under,
 )
 from knowledge.desk.jobs import IngestJob, JobBook
-from knowledge.desk.tooling import chat_tool_box  # noqa: F401 - importing it wires the chat's tools
 from knowledge.search.embeddings import Embedder, SentenceTransformerEmbedder
 from knowledge.search.filters import SearchFilter
 from knowledge.search.retrieval import Retriever

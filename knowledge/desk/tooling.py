@@ -1,6 +1,8 @@
 """A signed-in user's tool box (knowledge.tools.box) from the desk's registry and settings, and
-the chat's wiring: every user's chat (knowledge.tools.chatting) gets their own tool box. The
-wiring happens once, when this module is first imported (by knowledge.desk.root)."""
+``chat_tool_box``, the factory that gives every user's chat (knowledge.tools.chatting) their own
+tool box once ``use_toolboxes(chat_tool_box)`` is called. It is not called yet: with tools, the
+chat asks a native tool-calling model about every question before the grounded answer (an
+extra model call even where the answer abstains without one), a choice for the chat's owner."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from knowledge.tools.base import ToolBox, ToolContext
 from knowledge.tools.box import UserToolBox
-from knowledge.tools.chatting import NoTools, use_toolboxes
+from knowledge.tools.chatting import NoTools
 
 if TYPE_CHECKING:
     from knowledge.desk.facade import UserDesk
@@ -30,6 +32,3 @@ def chat_tool_box(context: ToolContext) -> ToolBox:
     """The user's tool box for a ``UserDesk``; none for any other context."""
     tools = getattr(context, "tools", None)
     return tools() if callable(tools) else NoTools()
-
-
-use_toolboxes(chat_tool_box)

@@ -1,5 +1,5 @@
-"""The desk's wiring of tools: every user's chat gets their own tool box, and the admins' tools
-file joins the registry without ever stopping the desk."""
+"""The desk's wiring of tools: the factory that gives a user's chat their own tool box, and the
+admins' tools file joining the registry without ever stopping the desk."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from pathlib import Path
 
 from knowledge.access.roles import READ_TOOLS
 from knowledge.desk.root import Desk
+from knowledge.desk.tooling import chat_tool_box
 from knowledge.tools.box import UserToolBox
 from knowledge.tools.chatting import NoTools, toolbox_for
 
 
-def test_a_users_chat_gets_their_tool_box(office: Desk):
-    box = toolbox_for(office.for_user("hanna"))
+def test_the_chat_factory_gives_a_user_their_tool_box(office: Desk):
+    box = chat_tool_box(office.for_user("hanna"))
     assert isinstance(box, UserToolBox)
     assert tuple(s.name for s in box.available()) == READ_TOOLS
-    assert isinstance(toolbox_for(object()), NoTools)  # type: ignore[arg-type]
+    assert isinstance(chat_tool_box(object()), NoTools)  # type: ignore[arg-type]
+    assert isinstance(toolbox_for(office.for_user("hanna")), NoTools)  # not wired (see tooling)
 
 
 def test_a_broken_tools_file_is_logged_and_the_other_tools_stay(
