@@ -21,6 +21,7 @@ st.dataframe(
             "pages": [", ".join(r.pages) for r in roles.values()],
             "search": [", ".join(r.collections) for r in roles.values()],
             "upload": [", ".join(r.upload_collections) for r in roles.values()],
+            "tools": [", ".join(r.tools) for r in roles.values()],
             "answers": [r.persona.answer_policy for r in roles.values()],
             "users": [", ".join(members[n]) for n in roles],
         }
@@ -49,6 +50,8 @@ with edit_tab:
         search = st.text_input(search_label, ", ".join(role.collections), key=k("search"))
         upload_label = "May upload to and delete in"
         upload = st.text_input(upload_label, ", ".join(role.upload_collections), key=k("upload"))
+        tools_label = f"May use tools ({', '.join(t.name for t in me.tools().available())}; *: all)"
+        tools = st.text_input(tools_label, ", ".join(role.tools), key=k("tools"))
         prompt = st.text_area("System prompt", p.system_prompt, height=120, key=k("prompt"))
         left, middle, right = st.columns(3)
         temperature = left.slider("Temperature", 0.0, 2.0, p.temperature, 0.05, key=k("temp"))
@@ -85,6 +88,7 @@ with edit_tab:
         changed = Role(
             name, description, tuple(pages), patterns_from_text(search), patterns_from_text(upload),
             persona, limit.__class__(int(requests), int(tokens), int(window)),
+            patterns_from_text(tools),
         )  # fmt: skip
         try:
             me.save_role(changed)

@@ -1,5 +1,5 @@
 """The audit log: who signed in (or failed to), who uploaded, deleted, changed roles or users,
-which requests were denied, rate limited or blocked by compliance rules.
+which requests were denied, rate limited or blocked by compliance rules, which tools were called.
 
 One append-only table, ``audit_events``, in the project database. Rows are never updated;
 nothing in the application deletes them. Details are small JSON objects: names, ids and
@@ -44,6 +44,7 @@ AuditAction = Literal[
     "rate_limited",
     "compliance_block",
     "retrieve_as",
+    "tool_call",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = AuditAction.__args__  # type: ignore[attr-defined]
 Outcome = Literal["ok", "denied", "failed"]

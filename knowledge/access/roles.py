@@ -41,6 +41,7 @@ class Role:
     upload_collections: tuple[str, ...] = ()  # patterns of those it may upload to and delete in
     persona: Persona = field(default_factory=Persona)
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    tools: tuple[str, ...] = ()  # patterns of the tools it may use ("*": all)
 
 
 def matches(collection: str, patterns: Iterable[str]) -> bool:
@@ -78,6 +79,9 @@ class Access:
 
     def may_upload(self, collection: str) -> bool:
         return any(matches(collection, role.upload_collections) for role in self.roles)
+
+    def may_use_tool(self, tool: str) -> bool:
+        return any(matches(tool, role.tools) for role in self.roles)
 
     def searchable(self, collections: Iterable[str]) -> list[str]:
         return [c for c in collections if self.may_search(c)]
@@ -129,8 +133,16 @@ LEGAL_BANNED = tuple(
 )
 
 
+READ_TOOLS = ("summarise_document", "list_documents", "clause_records")  # knowledge/tools/builtin
+
+
 def templates() -> list[Role]:
-    """The roles a fresh install starts with (all editable)."""
+    """The roles a fresh install starts with (all editable); every role gets the built-in tools
+    that only read, the admin every tool."""
+    return [replace(r, tools=("*",) if r.name == "admin" else READ_TOOLS) for r in _roles()]
+
+
+def _roles() -> list[Role]:
     everyday = RateLimit(requests=30, tokens=60_000, window_s=600)
     busy = RateLimit(requests=60, tokens=120_000, window_s=600)
     return [
@@ -264,6 +276,7 @@ def validated(role: Role) -> Role:
         collections=_names(role.collections),
         upload_collections=_names(role.upload_collections),
         persona=persona,
+        tools=_names(role.tools),
     )
 
 
@@ -287,4 +300,5 @@ def role_from_config(values: dict[str, object]) -> Role:
         upload_collections=tuple(values.get("upload_collections", ())),  # type: ignore[arg-type]
         persona=persona,
         rate_limit=limit,
+        tools=tuple(values.get("tools", ())),  # type: ignore[arg-type]
     )

@@ -122,6 +122,7 @@ def cmd_roles_list(args: argparse.Namespace) -> int:
         print(f"{r.name:16} pages: {', '.join(r.pages)}")
         print(f"{'':16} search: {', '.join(r.collections) or '-'}")
         print(f"{'':16} upload: {', '.join(r.upload_collections) or '-'}")
+        print(f"{'':16} tools: {', '.join(r.tools) or '-'}")
         print(f"{'':16} persona: {r.persona.answer_policy}, {r.rate_limit.describe()}")
     return 0
 
@@ -154,14 +155,19 @@ def cmd_roles_set(args: argparse.Namespace) -> int:
     saved = desk.roles.save(role, operator(), channel="cli")
     print(
         f"Saved role {saved.name}: search {', '.join(saved.collections) or '-'}; "
-        f"upload {', '.join(saved.upload_collections) or '-'}; pages {', '.join(saved.pages)}"
+        f"upload {', '.join(saved.upload_collections) or '-'}; pages {', '.join(saved.pages)}; "
+        f"tools {', '.join(saved.tools) or '-'}"
     )
     return 0
 
 
 def _apply_options(role: Any, args: argparse.Namespace) -> Any:
     changes: dict[str, object] = {}
-    for option, key in (("collections", "collections"), ("upload", "upload_collections")):
+    for option, key in (
+        ("collections", "collections"),
+        ("upload", "upload_collections"),
+        ("tools", "tools"),
+    ):
         if (value := _split(getattr(args, option))) is not None:
             changes[key] = value
     if (pages := _split(args.pages)) is not None:
@@ -266,6 +272,7 @@ def add_access_commands(sub: Any, day: Any) -> None:
     p.add_argument("name")
     p.add_argument("--collections", help="comma-separated patterns it may search, e.g. 'Sales*,HR'")
     p.add_argument("--upload", help="comma-separated patterns it may upload to and delete in")
+    p.add_argument("--tools", help="comma-separated tool name patterns it may use ('*': all)")
     p.add_argument(
         "--pages", help="comma-separated: chat, knowledge, contracts, analytics, roles, admin"
     )

@@ -17,6 +17,7 @@ from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.cli.jobs import add_job_commands
 from knowledge.cli.sync import add_sync_commands
+from knowledge.cli.tools import add_tool_commands
 from knowledge.cli.versions import add_version_commands
 from knowledge.core.errors import KdeskError
 from knowledge.core.settings import load_settings
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_commands(sub)
     add_clause_commands(sub)
     add_access_commands(sub, common.day)
+    add_tool_commands(sub)
     return parser
 
 

@@ -2,8 +2,8 @@
 
 ``start_metrics_server(port)`` serves ``/metrics`` on 127.0.0.1 (``KDESK_METRICS_PORT``; 0 turns
 it off). It is idempotent per address, so Streamlit reruns and rebuilt desks never start a second
-server. Labels stay few and bounded (role, channel, outcome, stage, status): never user names or
-questions.
+server. Labels stay few and bounded (role, channel, outcome, stage, status, a known tool's
+name): never user names or questions.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ INDEX_LOAD_SECONDS = Histogram(
     "Time to make a collection's search indexes ready",
     ["how"],
     buckets=LATENCY_BUCKETS,
+)
+TOOL_CALLS = Counter("kdesk_tool_calls", "Tool calls, by tool and outcome", ["tool", "outcome"])
+TOOL_SECONDS = Histogram(
+    "kdesk_tool_call_seconds", "Time a tool call took", ["tool"], buckets=LATENCY_BUCKETS
 )
 
 

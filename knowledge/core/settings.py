@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     embedded_threads: int = Field(2, ge=1)
     model_timeout_s: float = Field(120.0, gt=0)
     connect_timeout_s: float = Field(2.0, gt=0)
+    tool_timeout_s: float = Field(30.0, gt=0, description="how long one tool call may take")
     temperature: float = Field(0.1, ge=0, le=2)
     max_answer_tokens: int = Field(400, ge=16, le=8192)
     tool_rounds: int = Field(3, ge=1, le=10, description="rounds of tool calls in one chat turn")

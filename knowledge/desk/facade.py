@@ -1,14 +1,12 @@
 """The desk as one signed-in user may use it.
 
 ``UserDesk`` is the only way the app (and ``kdesk ... --user``) reaches the knowledge base on
-behalf of a person. Its permissions are read from the database on construction - never taken
-from the caller - and every read goes through them: searches and answers only retrieve from
-allowed collections (collections a caller asks for are intersected with those, never widened),
-document lists, citations' documents, clause records, usage analytics and their exports are
-limited to the same collections, feedback is taken on the user's own answers only, and uploads,
-deletions and administration check the user's roles. Refusals are audited. A user without roles
-gets empty results, not errors that would tell them what exists.
-"""
+behalf of a person. Its permissions are read from the database, never taken from the caller, and
+every read goes through them: searches and answers only retrieve from allowed collections (never
+widened by what a caller asks for), document lists, citations' documents, clause records, usage
+analytics and their exports are limited to the same collections, feedback is taken on the user's
+own answers only, and uploads, deletions and administration check the user's roles. Refusals are
+audited. A user without roles gets empty results, not errors that would tell them what exists."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from knowledge.access.accounts import Account
-from knowledge.access.audit import AuditAction, AuditEvent, AuditQuery
+from knowledge.access.audit import AuditAction
 from knowledge.access.ratelimit import RateLimit, RateLimitedError
 from knowledge.access.roles import Access, Role
 from knowledge.assistant.personas import Persona, Turn
@@ -38,7 +36,9 @@ from knowledge.core.types import (
     Requester,
     ScoredChunk,
 )
+from knowledge.desk.administration import Administration
 from knowledge.desk.answer_cache import ask_cached
+from knowledge.desk.tooling import tool_box
 from knowledge.search.filters import SearchFilter
 from knowledge.search.store import validate_collection_name
 from knowledge.usage.analytics import Dashboard, build_dashboard, summary
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 NO_ROLE = "none"
 
 
-class UserDesk:
+class UserDesk(Administration):
     def __init__(
         self, desk: Desk, user: str, *, role: str | None = None, channel: str = "api"
     ) -> None:
@@ -297,6 +297,8 @@ class UserDesk:
             keywords.prepare(info.collection)  # rebuilt now, not at the next question
         return info
 
+    tools = tool_box  # () -> the tools this user's roles give (knowledge.tools.box)
+
     # Contracts -------------------------------------------------------------------------------
 
     def contracts(self) -> list[ContractInfo]:
@@ -393,62 +395,3 @@ class UserDesk:
             persona=role.persona,
             requester=Requester(self.user, f"preview:{role.name}", self.channel),
         )
-
-    def stored_roles(self) -> list[Role]:
-        self.require("roles")
-        return self.desk.roles.roles()
-
-    def stored_role(self, name: str) -> Role:
-        self.require("roles")
-        return self.desk.roles.role(name)
-
-    def role_members(self, name: str) -> list[str]:
-        self.require("roles")
-        return self.desk.roles.members(name)
-
-    def role_names_of(self, user: str, source: str) -> list[str]:
-        """The roles ``user`` holds from ``source`` ("admin": given here, "oidc": the provider)."""
-        self.require("roles")
-        return self.desk.roles.role_names_of(user, source)
-
-    def role_names(self) -> list[str]:
-        if not self.may_open("roles"):
-            self.require("admin")
-        return self.desk.roles.names()
-
-    def save_role(self, role: Role) -> Role:
-        self.require("roles")
-        return self.desk.roles.save(role, self.user, channel=self.channel)
-
-    def delete_role(self, name: str) -> None:
-        self.require("roles")
-        self.desk.roles.delete(name, self.user, channel=self.channel)
-
-    def set_user_roles(self, user: str, roles: Sequence[str]) -> None:
-        self.require("roles")
-        self.desk.accounts.set_roles(user, roles, self.user, channel=self.channel)
-
-    def accounts(self) -> list[Account]:
-        if not (self.may_open("roles") or self.may_open("admin")):
-            self.require("admin")
-        return self.desk.accounts.accounts()
-
-    def add_user(self, name: str, roles: Sequence[str]) -> str | None:
-        self.require("admin")
-        return self.desk.accounts.add(name, roles, self.user, channel=self.channel)
-
-    def remove_user(self, name: str) -> None:
-        self.require("admin")
-        self.desk.accounts.remove(name, self.user, channel=self.channel)
-
-    def reset_password(self, name: str) -> str:
-        self.require("admin")
-        return self.desk.accounts.reset_password(name, self.user, channel=self.channel)
-
-    def unlock_user(self, name: str) -> None:
-        self.require("admin")
-        self.desk.accounts.unlock(name, self.user, channel=self.channel)
-
-    def audit_events(self, query: AuditQuery | None = None) -> list[AuditEvent]:
-        self.require("admin")
-        return self.desk.audit.events(query)

@@ -41,6 +41,9 @@ from knowledge.search.retrieval import Retriever
 from knowledge.search.store import KnowledgeStore
 from knowledge.search.vectors import VectorIndex, open_vector_index
 from knowledge.search.versions import VersionBook
+from knowledge.tools.base import ToolSource
+from knowledge.tools.calls import ToolCallLog
+from knowledge.tools.registry import ToolRegistry, desk_registry
 from knowledge.usage.events import Rating, UsageLog
 from knowledge.usage.recording import MeteredModel, recorded_stream
 
@@ -59,6 +62,7 @@ class Desk:
         embedder: Embedder | None = None,
         index: VectorIndex | None = None,
         model: ChatModel | None = None,
+        tool_sources: Sequence[ToolSource] = (),
     ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,8 @@ class Desk:
             min_password_length=settings.password_min_length,
         )
         self.limits = RateLimiter(self.engine)
+        self.tool_calls = ToolCallLog(self.engine, settings.question_storage)
+        self.tool_registry: ToolRegistry = desk_registry(lambda: self.model, settings, tool_sources)
         self.jobs = JobBook(self.engine, settings.incoming_dir, settings.worker_heartbeat_s)
         self._runner: JobRunner | None = None
         self._broker: object | None = None

@@ -17,6 +17,7 @@ def target_metadata() -> MetaData:
     import knowledge.desk.cache_stores
     import knowledge.desk.jobs
     import knowledge.search.store
+    import knowledge.tools.calls
     import knowledge.usage.conversations
     import knowledge.usage.events  # noqa: F401
     from knowledge.core.db import Base

@@ -6,10 +6,11 @@ confirmation, the chat, the CLI) sees only these types."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from knowledge.contracts.book import ClauseFilter, ClauseRecord
 from knowledge.core.errors import KdeskError
 from knowledge.core.types import Chunk, DocumentInfo, Requester, ScoredChunk
 from knowledge.search.filters import SearchFilter
@@ -61,6 +62,8 @@ class ToolContext(Protocol):
         where: SearchFilter | None = None,
     ) -> list[ScoredChunk]: ...
 
+    def clause_records(self, where: ClauseFilter | None = None) -> list[ClauseRecord]: ...
+
 
 class Tool(Protocol):
     @property
@@ -106,6 +109,17 @@ class ToolBox(Protocol):
     def available(self) -> list[ToolSpec]: ...
 
     def call(self, call: ToolCall, *, confirmed: bool = False) -> ToolOutcome: ...
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    """A tool made of its spec and a function (the built-in tools, tests' doubles)."""
+
+    spec: ToolSpec
+    function: Callable[[ToolContext, Mapping[str, Any]], ToolResult]
+
+    def run(self, context: ToolContext, arguments: Mapping[str, Any]) -> ToolResult:
+        return self.function(context, arguments)
 
 
 class ToolTimeout(ToolError):

@@ -78,11 +78,15 @@ def test_create_a_role_and_assign_it(office: Path):
     at.multiselect(key="role-new-pages").set_value(["chat", "knowledge"])
     at.text_input(key="role-new-search").input("HR, Legal")
     at.text_input(key="role-new-upload").input("HR")
+    tools = at.text_input(key="role-new-tools")
+    assert "summarise_document" in tools.label  # the tools there are, named in the label
+    tools.input("list_*, summarise_document")
     at.selectbox(key="role-new-policy").select("quote_only")
     at.form_submit_button[0].click().run()
     assert not at.exception and at.success[0].value == "Saved role night shift."
     role = stored(office).roles.role("night shift")
     assert role.collections == ("HR", "Legal") and role.persona.answer_policy == "quote_only"
+    assert role.tools == ("list_*", "summarise_document")
 
     at.selectbox(key="assign_user").select("hanna").run()
     at.multiselect(key="assign-hanna").set_value(["night shift"])
