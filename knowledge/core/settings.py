@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.1, ge=0, le=2)
     max_answer_tokens: int = Field(400, ge=16, le=8192)
     tool_rounds: int = Field(3, ge=1, le=10, description="rounds of tool calls in one chat turn")
+    # the served model first decides whether a question needs a tool (one more model request
+    # per question); off: tools are reached through slash commands only
+    tool_planning: bool = False
     source_chars: int = Field(
         450, ge=100, le=4000, description="characters of each source put into the prompt"
     )

@@ -5,8 +5,8 @@ tools natively decide (Ollama, OpenAI-compatible); it gives None when the questi
 grounded answer path (no tool was called, no tools, or the embedded model). The turn it gives
 back may wait for the user's confirmation: ``confirm`` / ``cancel`` go on with it.
 
-Which tool box a user gets is wired once with ``use_toolboxes(factory)`` (the tools platform);
-until then nobody has tools."""
+A user gets their own tool box (``UserDesk.tools()``); ``use_toolboxes(factory)`` replaces
+that everywhere (tests give a double)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,14 @@ class NoTools:
         return ToolOutcome(call, "denied", message=f"There is no tool {call.name!r} for you.")
 
 
-_factory: ToolBoxFactory = lambda context: NoTools()  # noqa: E731
+def own_toolbox(context: ToolContext) -> ToolBox:
+    """The context's own tool box (``UserDesk.tools()``: what the user's roles give); none for
+    a context without one."""
+    tools = getattr(context, "tools", None)
+    return tools() if callable(tools) else NoTools()
+
+
+_factory: ToolBoxFactory = own_toolbox
 
 
 def use_toolboxes(factory: ToolBoxFactory) -> ToolBoxFactory:
@@ -53,18 +60,23 @@ class ChatTools:
 
     @classmethod
     def for_user(
-        cls, context: ToolContext, model: ChatModel | Callable[[], ChatModel], settings: Settings
+        cls,
+        context: ToolContext,
+        model: ChatModel | Callable[[], ChatModel],
+        settings: Settings,
+        box: ToolBox | None = None,
     ) -> ChatTools:
         """``model`` may be a function building it: a model that cannot be built (a missing
-        GGUF file) leaves slash commands working, and the question's answer says what is wrong."""
-        box = toolbox_for(context)
+        GGUF file) leaves slash commands working, and the question's answer says what is wrong.
+        The model decides on tools only with ``settings.tool_planning``."""
+        box = box if box is not None else toolbox_for(context)
         try:
             chat = model() if callable(model) else model
         except KdeskError:
             chat = None
         runner = TurnRunner(
             box,
-            tool_caller(chat) if chat is not None else None,
+            tool_caller(chat) if chat is not None and settings.tool_planning else None,
             max_rounds=settings.tool_rounds,
             max_tokens=settings.max_answer_tokens,
         )

@@ -66,7 +66,9 @@ def test_a_served_model_decides_and_questions_without_tools_go_the_grounded_way(
 ):
     with FakeOllama(reply="From the tool.") as ollama:
         model = OllamaChatModel(ollama.url, "m", timeout_s=5, connect_timeout_s=1)
-        tools = ChatTools.for_user(object(), model, settings)  # type: ignore[arg-type]
+        assert not ChatTools.for_user(object(), model, settings).native  # type: ignore[arg-type]
+        planning = settings.model_copy(update={"tool_planning": True})
+        tools = ChatTools.for_user(object(), model, planning)  # type: ignore[arg-type]
         assert tools.native and tools.runner.max_rounds == settings.tool_rounds
         assert tools.handle("How many days of leave do I get?") is None
         earlier = [Turn("What is the leave policy?", "25 days [1].")]

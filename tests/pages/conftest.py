@@ -88,6 +88,9 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
         monkeypatch.setenv("KDESK_WARM_UP", "false")  # each test's desk loads on first use
         # the fake server answers from sources only: it cannot rewrite a follow-up
         monkeypatch.setenv("KDESK_REWRITE_FOLLOWUPS", "false")
+        # a module's tests share a data dir: an answer one test cached would answer the next
+        # (the cache is tested in tests/knowledge/test_answer_cache.py and its own page test)
+        monkeypatch.setenv("KDESK_ANSWER_CACHE", "false")
         get_desk.clear()
 
     return apply

@@ -37,6 +37,11 @@ def ollama() -> Iterator[FakeOllama]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def planning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KDESK_TOOL_PLANNING", "true")  # the served model decides on tools
+
+
 def chat(configure: Configure, tmp_path: Path, host: str) -> AppTest:
     configure(tmp_path / "data", host)
     at = open_page("pages/chat.py").run()

@@ -8,17 +8,15 @@ from pathlib import Path
 
 from knowledge.access.roles import READ_TOOLS
 from knowledge.desk.root import Desk
-from knowledge.desk.tooling import chat_tool_box
 from knowledge.tools.box import UserToolBox
-from knowledge.tools.chatting import NoTools, toolbox_for
+from knowledge.tools.chatting import NoTools, own_toolbox, toolbox_for
 
 
 def test_the_chat_factory_gives_a_user_their_tool_box(office: Desk):
-    box = chat_tool_box(office.for_user("hanna"))
+    box = toolbox_for(office.for_user("hanna"))  # what the chat uses
     assert isinstance(box, UserToolBox)
     assert tuple(s.name for s in box.available()) == READ_TOOLS
-    assert isinstance(chat_tool_box(object()), NoTools)  # type: ignore[arg-type]
-    assert isinstance(toolbox_for(office.for_user("hanna")), NoTools)  # not wired (see tooling)
+    assert isinstance(own_toolbox(object()), NoTools)  # type: ignore[arg-type]
 
 
 def test_a_broken_tools_file_is_logged_and_the_other_tools_stay(
