@@ -36,6 +36,9 @@ def parse_slash(text: str, tools: Sequence[ToolSpec]) -> Slash:
     if name == LIST:
         return Slash()
     spec = next((s for s in tools if s.name == name), None)
+    starting = [s for s in tools if s.name.startswith(name)] if name else []
+    if spec is None and len(starting) == 1:  # a unique beginning: /summarise
+        spec = starting[0]
     if spec is None:
         known = ", ".join(f"/{s.name}" for s in tools) or "none for you"
         raise SlashUsageError(f"There is no tool /{name}. Type /tools to list them ({known}).")

@@ -71,3 +71,16 @@ def test_usage_lines_and_what_counts_as_a_command():
     assert usage(SEND_EMAIL.spec) == "/send_email <to> [subject=<string>]"
     assert usage(SUMMARISE.spec).startswith("/summarise <document>")
     assert is_slash(" /tools") and not is_slash("what is /tools?")
+
+
+def test_a_unique_beginning_of_a_tool_name_calls_it():
+    from knowledge.tools.base import ToolSpec
+
+    one_text = {"type": "object", "properties": {"document": {"type": "string"}}}
+    one_text["required"] = ["document"]
+    tools = [ToolSpec("summarise_document", "s", one_text), ToolSpec("list_documents", "l")]
+    command = parse_slash("/summarise leave-policy.pdf", tools)
+    assert command.call is not None and command.call.name == "summarise_document"
+    assert command.call.arguments == {"document": "leave-policy.pdf"}
+    with pytest.raises(SlashUsageError, match="no tool /s"):
+        parse_slash("/s leave-policy.pdf", [*tools, ToolSpec("search_web", "w")])  # ambiguous
