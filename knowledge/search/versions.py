@@ -124,13 +124,16 @@ class VersionBook:
         return self._set(doc_id, None)
 
     def _set(self, doc_id: str, earlier_id: str | None) -> DocumentInfo:
-        # search resolves versions in SQL at every query: no index revision to bump
+        # search resolves versions in SQL at every query, but what was answered from the
+        # collection (the answer cache, keyed by its revision) changes: a new revision
+        collection = self.store.document(doc_id).collection
         with Session(self.store.engine) as session, session.begin():
             session.execute(
                 update(DocumentRow)
                 .where(DocumentRow.doc_id == doc_id)
                 .values(supersedes=earlier_id)
             )
+            self.store._bump(session, collection)
         return self.store.document(doc_id)
 
     def successor(self, doc_id: str) -> DocumentInfo | None:

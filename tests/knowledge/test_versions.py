@@ -86,9 +86,13 @@ def test_chain_rules_refuse_with_clear_errors_and_change_nothing(versions):
 
 def test_clearing_a_link_makes_the_earlier_version_current_again(versions):
     desk, old, new = versions
+    before = desk.store.revision("HR")
     desk.versions.clear(new)
     assert desk.versions.superseded(["HR"]) == {}
+    assert desk.store.revision("HR") == before + 1, "cached answers of the collection go stale"
     assert desk.versions.chain(old)[-1].doc_id == old
+    desk.versions.supersede(new, old)
+    assert desk.store.revision("HR") == before + 2
 
 
 def test_deleting_a_middle_version_keeps_the_chain(versions):
