@@ -8,7 +8,7 @@ import streamlit as st
 from ingest.document import PDF
 from ingest.reader import media_type_of
 from knowledge.core.errors import KdeskError, PermissionDeniedError
-from knowledge.core.types import Answer, Chunk, Citation
+from knowledge.core.types import Answer, Citation
 from knowledge.search.viewer import highlighted_markdown, page_count, page_text, render_page
 from pages.shared import page_desk, signed_in_desk
 
@@ -66,26 +66,12 @@ def show_passage(citation: Citation) -> None:
     text, pieced together from the stored chunks."""
     chunk = citation.chunk
     path = " › ".join(chunk.heading_path)
-    where = place(chunk, citation.page)
+    where = chunk.cited_as(citation.page, "page")
     st.caption(f"**{chunk.title}** · {chunk.file_name} · {where}" + (f" · {path}" if path else ""))
     chunks = page_desk("chat").document_chunks(chunk.doc_id)
     text, start, end = page_text(chunks, citation.page, chunk)
     with st.container(border=True, height=480):
         st.markdown(highlighted_markdown(text, start, end), unsafe_allow_html=True)
-
-
-def place(chunk: Chunk, page: int) -> str:
-    """ "page 3" of a PDF ("page 3 (OCR)" where its text was read from the scan); of other
-    formats the page's label ("slide 3", "Rates, rows 2-41")."""
-    where = chunk.page_labels.get(page) or f"page {page}"
-    return where + (" (OCR)" if page in chunk.ocr_pages else "")
-
-
-def instruction_warning(pages: tuple[int, ...]) -> str:
-    if not pages:
-        return ""
-    listed = ", ".join(str(p) for p in pages[:10])
-    return f"⚠️ text addressed to an AI assistant on page(s) {listed} (never obeyed)"
 
 
 def render_answer(answer: Answer, key: str) -> None:
@@ -114,13 +100,13 @@ def render_answer(answer: Answer, key: str) -> None:
         st.session_state["fresh_question"] = answer.question
         st.rerun()
     for c in answer.citations:
-        label = f"[{c.n}] {c.chunk.title} — {place(c.chunk, c.page)}"
+        label = f"[{c.n}] {c.chunk.title} — {c.chunk.cited_as(c.page, 'page')}"
         if st.button(label, key=f"{key}-cite-{c.n}", type="tertiary", icon="📄"):
             show_source(c)
     if answer.abstained and answer.sources:
         with st.expander("Closest passages found"):
             for s in answer.sources[:3]:
-                st.markdown(f"**{s.chunk.file_name}**, {place(s.chunk, s.chunk.page_start)}")
+                st.markdown(f"**{s.chunk.file_name}**, {s.chunk.cited_as(page_word='page')}")
                 st.caption(s.chunk.text[:400])
     if answer.event_id:
         render_feedback(answer.event_id)

@@ -8,7 +8,6 @@ from ingest.reader import LEGACY_SUFFIXES, SUPPORTED_SUFFIXES
 from knowledge.core.errors import KdeskError
 from knowledge.desk.ingestion import Upload
 from knowledge.search.filters import tags_from_text
-from pages.answers import instruction_warning
 from pages.jobs import jobs_panel
 from pages.shared import page_desk
 from pages.versions import (
@@ -18,6 +17,14 @@ from pages.versions import (
     version_labels,
     versions_panel,
 )
+
+
+def instruction_warning(pages: tuple[int, ...]) -> str:
+    if not pages:
+        return ""
+    listed = ", ".join(str(p) for p in pages[:10])
+    return f"⚠️ text addressed to an AI assistant on page(s) {listed} (never obeyed)"
+
 
 me = page_desk("knowledge")
 st.title("📚 Knowledge base")

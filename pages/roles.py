@@ -4,7 +4,13 @@ answer, and retrieve as another user to prove what they can and cannot see."""
 import pandas as pd
 import streamlit as st
 
-from knowledge.access.roles import PAGES, Role, banned_phrases_from_rows, patterns_from_text
+from knowledge.access.roles import (
+    PAGES,
+    Role,
+    banned_phrases_from_rows,
+    overview_rows,
+    patterns_from_text,
+)
 from knowledge.assistant.personas import ANSWER_POLICIES, BANNED_ACTIONS, ROUTE_RULES
 from knowledge.core.errors import KdeskError
 from pages.shared import page_desk
@@ -14,21 +20,7 @@ st.title("🛡️ Roles")
 roles = {role.name: role for role in me.stored_roles()}
 NEW = "➕ New role…"
 members = {name: me.role_members(name) for name in roles}
-st.dataframe(
-    pd.DataFrame(
-        {
-            "role": list(roles),
-            "pages": [", ".join(r.pages) for r in roles.values()],
-            "search": [", ".join(r.collections) for r in roles.values()],
-            "upload": [", ".join(r.upload_collections) for r in roles.values()],
-            "tools": [", ".join(r.tools) for r in roles.values()],
-            "answers": [r.persona.answer_policy for r in roles.values()],
-            "users": [", ".join(members[n]) for n in roles],
-        }
-    ),
-    hide_index=True,
-    width="stretch",
-)
+st.dataframe(pd.DataFrame(overview_rows(roles.values(), members)), hide_index=True, width="stretch")
 
 edit_tab, users_tab, preview_tab, retrieve_tab = st.tabs(
     ["Edit a role", "Assign users", "Preview a persona", "Retrieve as a user"]

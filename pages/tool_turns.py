@@ -14,7 +14,7 @@ from knowledge.core.types import Citation
 from knowledge.tools.base import ToolCall, ToolOutcome
 from knowledge.tools.chatting import ChatTools
 from knowledge.tools.turns import ToolTurn
-from pages.answers import place, show_source
+from pages.answers import show_source
 
 OUTCOME_ICON = {"ok": "🔧", "cancelled": "🚫", "needs_confirmation": "⏸️"}
 
@@ -45,7 +45,7 @@ def render_step(step: ToolOutcome, key: str) -> None:
             st.markdown(step.result.text)
             for n, chunk in enumerate(step.result.citations, start=1):
                 cited = Citation(n, chunk, 0.0, chunk.text[:450], chunk.page_start)
-                label = f"[{n}] {chunk.title} — {place(chunk, chunk.page_start)}"
+                label = f"[{n}] {chunk.title} — {chunk.cited_as(page_word='page')}"
                 if st.button(label, key=f"{key}-cite-{n}", type="tertiary", icon="📄"):
                     show_source(cited)
         elif step.message:

@@ -11,7 +11,7 @@ roles: the pages of any role, every collection any role's patterns match ("*": a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from fnmatch import fnmatchcase
 
@@ -42,6 +42,25 @@ class Role:
     persona: Persona = field(default_factory=Persona)
     rate_limit: RateLimit = field(default_factory=RateLimit)
     tools: tuple[str, ...] = ()  # patterns of the tools it may use ("*": all)
+
+
+def overview_rows(
+    roles: Iterable[Role], members: Mapping[str, Sequence[str]]
+) -> list[dict[str, str]]:
+    """One row per role for the Roles page's overview: what it may open, search, upload to and
+    use, how it answers, and who holds it."""
+    return [
+        {
+            "role": r.name,
+            "pages": ", ".join(r.pages),
+            "search": ", ".join(r.collections),
+            "upload": ", ".join(r.upload_collections),
+            "tools": ", ".join(r.tools),
+            "answers": r.persona.answer_policy,
+            "users": ", ".join(members.get(r.name, ())),
+        }
+        for r in roles
+    ]
 
 
 def matches(collection: str, patterns: Iterable[str]) -> bool:

@@ -50,16 +50,16 @@ class Chunk:
             return self.page_end
         return self.page_start
 
-    def location(self, page: int | None = None) -> str:
-        """Where ``page`` (default: the first) is, as a citation says it: "p. 3", "slide 3",
-        "Rates, rows 2-41", or the page's heading."""
+    def location(self, page: int | None = None, page_word: str = "p.") -> str:
+        """Where ``page`` (default: the first) is, as a citation says it: "p. 3" (or "page 3"
+        with ``page_word``), "slide 3", "Rates, rows 2-41", or the page's heading."""
         page = self.page_start if page is None else page
-        return self.page_labels.get(page) or f"p. {page}"
+        return self.page_labels.get(page) or f"{page_word} {page}"
 
-    def cited_as(self, page: int | None = None) -> str:
+    def cited_as(self, page: int | None = None, page_word: str = "p.") -> str:
         """``location``, saying "(OCR)" where the page's text was read from its image."""
         page = self.page_start if page is None else page
-        return self.location(page) + (" (OCR)" if page in self.ocr_pages else "")
+        return self.location(page, page_word) + (" (OCR)" if page in self.ocr_pages else "")
 
 
 @dataclass(frozen=True)
