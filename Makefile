@@ -26,7 +26,7 @@ install: $(APP)
 
 run: $(APP)
 	$(BIN)/kdesk demo
-	$(BIN)/streamlit run app.py
+	$(BIN)/kdesk serve & trap 'kill $$!' EXIT; $(BIN)/streamlit run app.py
 
 test: $(DEV)
 	$(BIN)/pytest

@@ -24,9 +24,11 @@ LAYERS: dict[str, set[str]] = {
     "access": {"core", "search", "assistant"},
     "tools": {"core", "search", "assistant", "contracts", "usage", "access"},
     "desk": {"core", "search", "assistant", "contracts", "usage", "access", "tools"},
-    "evaluation": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"},
+    "service": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"},
+    "evaluation": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"}
+    | {"service"},
     "cli": {"core", "search", "assistant", "contracts", "usage", "access", "tools", "desk"}
-    | {"evaluation"},
+    | {"service", "evaluation"},
 }
 
 

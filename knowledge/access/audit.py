@@ -45,6 +45,9 @@ AuditAction = Literal[
     "compliance_block",
     "retrieve_as",
     "tool_call",
+    "api_key_created",
+    "api_key_revoked",
+    "api_key_refused",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = AuditAction.__args__  # type: ignore[attr-defined]
 Outcome = Literal["ok", "denied", "failed"]

@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     rate_limit_tokens: int = Field(60_000, ge=0)
     rate_limit_window_s: int = Field(600, ge=1)
 
+    # The API (docs/api.md): `kdesk serve` - OpenAI-compatible, REST and MCP over HTTP
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8100, ge=1, le=65535)
+    # the address clients reach the API at, for the links in citations; empty: http://HOST:PORT
+    api_public_url: str = ""
+    api_key_days: int = Field(90, ge=0, le=3650, description="a new key's expiry; 0: never")
+
     # External tools (docs/mcp.md): MCP servers and webhooks admins configure in one file
     tools_file: Path | None = None  # empty: data_dir/tools.toml (or tools.json) when it exists
     webhook_hosts: str = ""  # comma-separated hosts webhooks may call, besides the file's list
@@ -176,6 +183,10 @@ class Settings(BaseSettings):
         if low is not None and high is not None and high < low:
             raise ValueError("weak_below must be at least abstain_below")
         return self
+
+    @property
+    def api_url(self) -> str:
+        return (self.api_public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @cached_property
     def chroma_dir(self) -> Path:

@@ -45,6 +45,7 @@ from knowledge.usage.analytics import Dashboard, build_dashboard, summary
 from knowledge.usage.events import Rating, UsageFilter, estimate_tokens
 
 if TYPE_CHECKING:
+    from knowledge.desk.api_keys import UserKeys
     from knowledge.desk.conversations import UserConversations
     from knowledge.desk.ingestion import ProgressCallback, Upload
     from knowledge.desk.jobs import IngestJob
@@ -371,6 +372,13 @@ class UserDesk(Administration):
     def account(self) -> Account | None:
         """The signed-in user's own account (None for a user known only to the provider)."""
         return self.desk.accounts.account(self.user)
+
+    @property
+    def api_keys(self) -> UserKeys:
+        """The user's API keys; an admin's view of everyone's (knowledge/desk/api_keys.py)."""
+        from knowledge.desk.api_keys import UserKeys
+
+        return UserKeys(self)
 
     # Administration --------------------------------------------------------------------------
 

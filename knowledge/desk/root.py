@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunking import CHUNKER_VERSION
 from knowledge.access.accounts import AccountBook
+from knowledge.access.api_keys import ApiKeyBook
 from knowledge.access.audit import AuditLog
 from knowledge.access.ratelimit import RateLimiter
 from knowledge.access.rolebook import RoleBook
@@ -90,6 +91,7 @@ class Desk:
             min_password_length=settings.password_min_length,
         )
         self.limits = RateLimiter(self.engine)
+        self.api_keys = ApiKeyBook(self.engine, self.audit)  # other programs acting as users
         self.tool_calls = ToolCallLog(self.engine, settings.question_storage)
         self.tool_registry: ToolRegistry = desk_registry(lambda: self.model, settings, tool_sources)
         self.jobs = JobBook(self.engine, settings.incoming_dir, settings.worker_heartbeat_s)

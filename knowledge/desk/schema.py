@@ -10,6 +10,7 @@ def target_metadata() -> MetaData:
     """The tables the code expects (every module with tables imported): what the newest
     revision must build, and what autogenerate compares a database with."""
     import knowledge.access.accounts
+    import knowledge.access.api_keys
     import knowledge.access.audit
     import knowledge.access.ratelimit
     import knowledge.access.roles

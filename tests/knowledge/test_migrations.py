@@ -58,6 +58,7 @@ HEAD_TABLES = RELEASE_TABLES | {"ingest_jobs", "pending_writes"}  # revision 3
 HEAD_TABLES |= {"conversations", "conversation_turns"}  # revision 5
 HEAD_TABLES |= {"answer_cache"}  # revision 6
 HEAD_TABLES |= {"tool_calls"}  # revision 8
+HEAD_TABLES |= {"api_keys"}  # revision 9
 NEW_COLUMNS = {
     "chunks": {"sentence_spans", "sentence_vectors"},
     "documents": {"instruction_pages", "media_type", "page_labels", "ocr_pages", "supersedes"},

@@ -1,0 +1,78 @@
+"""The service's common ground: keys authenticate, errors are JSON, scopes cap a key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from knowledge.access.api_keys import ApiKeyBook, InvalidApiKeyError, parse_scopes
+from knowledge.core.db import utc_now
+from knowledge.core.errors import KdeskError
+from tests.leaks import ENGINEERING
+from tests.service.conftest import Served
+
+
+def test_health_needs_no_key(served: Served):
+    with served.client(None) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_the_openapi_schema_is_served(served: Served):
+    with served.client(None) as client:
+        schema = client.get("/openapi.json").json()
+    assert schema["info"]["title"] == "Knowledge Desk API"
+
+
+def test_a_key_is_shown_once_and_stored_hashed(served: Served):
+    key, secret = served.desk.api_keys.create(ENGINEERING.user, "bot", "read", expires_days=30)
+    assert secret.startswith("kdesk_") and len(secret) > 40
+    assert key.shown == secret[:12] and key.scopes == ("read",)
+    with served.desk.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT * FROM api_keys").fetchall()
+    assert not any(secret in str(row) for row in rows)
+    assert served.desk.api_keys.authenticate(secret).key_id == key.key_id
+
+
+def test_revoked_expired_and_wrong_keys_are_refused(served: Served):
+    book = served.desk.api_keys
+    key, secret = book.create(ENGINEERING.user, "old", "read", expires_days=None)
+    book.revoke(key.key_id, ENGINEERING.user)
+    with pytest.raises(InvalidApiKeyError, match="revoked"):
+        book.authenticate(secret)
+    later = ApiKeyBook(book.engine, book.audit, clock=lambda: utc_now() + timedelta(days=2))
+    _, soon = book.create(ENGINEERING.user, "short", "read", expires_days=1)
+    with pytest.raises(InvalidApiKeyError, match="expired"):
+        later.authenticate(soon)
+    for wrong in (None, "", "Bearer", "kdesk_not-a-key", secret[:-1]):
+        with pytest.raises(InvalidApiKeyError):
+            book.authenticate(wrong)
+
+
+def test_scopes_are_checked_when_a_key_is_made():
+    assert parse_scopes("upload, read") == ("read", "upload")
+    with pytest.raises(KdeskError, match="Unknown scope"):
+        parse_scopes("read,write")
+    with pytest.raises(KdeskError, match="at least one"):
+        parse_scopes("")
+
+
+def test_only_admins_make_admin_keys_and_revoke_others_keys(served: Served):
+    ada = served.desk.for_user(ENGINEERING.user)
+    with pytest.raises(KdeskError):
+        ada.api_keys.create("mine", ["read", "admin"])
+    key, _ = ada.api_keys.create("mine", ["read"])
+    root = served.desk.for_user("root")
+    admin_key, _ = root.api_keys.create("ops", ["read", "admin"])
+    assert root.api_keys.revoke(key.key_id).revoked_by == "root"
+    with pytest.raises(KdeskError, match="No API key"):
+        ada.api_keys.revoke(admin_key.key_id)
+
+
+def test_errors_are_json_with_a_message(served: Served):
+    with served.client(None) as client:
+        response = client.get("/no/such/route")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"message": "Not Found", "type": "not_found_error", "code": 404}
+    }
