@@ -21,6 +21,7 @@ from sqlalchemy import Boolean, Engine, Integer, String, Text, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from knowledge.access.api_keys import ApiKeyBook
 from knowledge.access.audit import AuditLog
 from knowledge.access.oidc import (
     ClaimMapping,
@@ -113,9 +114,11 @@ class AccountBook:
         min_password_length: int = 12,
         hasher: PasswordHasher | None = None,
         clock: Clock = utc_now,
+        api_keys: ApiKeyBook | None = None,
     ) -> None:
         self.engine = engine
         self.roles = roles
+        self.api_keys = api_keys
         self.audit = audit
         self.lockout_attempts = lockout_attempts
         self.lockout = timedelta(minutes=lockout_minutes)
@@ -200,6 +203,8 @@ class AccountBook:
         if self.account(name) is None:
             raise NotFoundError(f"No user named {name}.")
         self.roles.forget_user(name)  # refused when it would remove the last administrator
+        if self.api_keys is not None:  # a later account of the same name starts without keys
+            self.api_keys.revoke_all(name, actor, channel=channel)
         with Session(self.engine) as session, session.begin():
             row = session.get(UserRow, name)
             if row is not None:

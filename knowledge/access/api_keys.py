@@ -201,6 +201,13 @@ class ApiKeyBook:
             self.audit.record(actor, "api_key_revoked", key.user, channel=channel, key=key.key_id)
         return key
 
+    def revoke_all(self, user: str, actor: str, *, channel: str = "") -> int:
+        """Revoke every active key of ``user`` (their account is being removed)."""
+        active = [k for k in self.keys(user) if k.revoked_at is None]
+        for key in active:
+            self.revoke(key.key_id, actor, channel=channel)
+        return len(active)
+
     def authenticate(self, secret: str | None, *, channel: str = "api") -> ApiKey:
         """The active key with this secret, its last-used time brought up to date; anything
         else is InvalidApiKeyError (revoked and expired keys are audited as their user's)."""

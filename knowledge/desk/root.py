@@ -82,16 +82,17 @@ class Desk:
         )
         self.audit = AuditLog(self.engine)
         self.roles = RoleBook(self.engine, self.audit)
+        self.api_keys = ApiKeyBook(self.engine, self.audit)  # other programs acting as users
         self.accounts = AccountBook(
             self.engine,
             self.roles,
             self.audit,
+            api_keys=self.api_keys,
             lockout_attempts=settings.lockout_attempts,
             lockout_minutes=settings.lockout_minutes,
             min_password_length=settings.password_min_length,
         )
         self.limits = RateLimiter(self.engine)
-        self.api_keys = ApiKeyBook(self.engine, self.audit)  # other programs acting as users
         self.tool_calls = ToolCallLog(self.engine, settings.question_storage)
         self.tool_registry: ToolRegistry = desk_registry(lambda: self.model, settings, tool_sources)
         self.jobs = JobBook(self.engine, settings.incoming_dir, settings.worker_heartbeat_s)

@@ -76,3 +76,14 @@ def test_errors_are_json_with_a_message(served: Served):
     assert response.json() == {
         "error": {"message": "Not Found", "type": "not_found_error", "code": 404}
     }
+
+
+def test_removing_a_user_revokes_their_keys(served: Served):
+    desk = served.desk
+    desk.accounts.add("temp-api-user", [], "test", password="a long temporary password")
+    _, secret = desk.api_keys.create("temp-api-user", "bot", "read", expires_days=None)
+    assert desk.api_keys.authenticate(secret).user == "temp-api-user"
+    desk.accounts.remove("temp-api-user", "root")
+    desk.accounts.add("temp-api-user", [], "test", password="a long temporary password")
+    with pytest.raises(InvalidApiKeyError, match="revoked"):
+        desk.api_keys.authenticate(secret)
