@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from knowledge.desk.root import Desk
 from knowledge.service import mcp_http, openai_api, rest
@@ -36,7 +37,7 @@ def create_app(desk: Desk, *, background: bool = False) -> FastAPI:
             if background:
                 desk.stop_background()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the docs pages' scripts served from here: no CDN offline
         title="Knowledge Desk API",
         version=version("knowledge-desk"),
         description=DESCRIPTION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -87,3 +88,14 @@ def test_removing_a_user_revokes_their_keys(served: Served):
     desk.accounts.add("temp-api-user", [], "test", password="a long temporary password")
     with pytest.raises(InvalidApiKeyError, match="revoked"):
         desk.api_keys.authenticate(secret)
+
+
+def test_the_docs_pages_load_nothing_from_the_internet(served: Served):
+    with served.client(None) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            assert "/openapi.json" in html
+            scripts = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert scripts and all(s.startswith("/") for s in scripts), scripts
+            for url in scripts:
+                assert client.get(url).status_code == 200, url
