@@ -274,16 +274,17 @@ def test_langchain_chat_openai_invokes_and_streams(served: Served):
 # Rate limits ---------------------------------------------------------------------------------
 
 
-def strict_user(served: Served, name: str) -> OpenAI:
-    """A user of their own with 5 questions per 10 minutes (the office's users stay free)."""
+def strict_user(served: Served, name: str, limit: RateLimit | None = None) -> str:
+    """A user of their own with 5 questions per 10 minutes (the office's users stay free);
+    the secret of a key of theirs."""
     role = Role(
         f"{name}-role",
         collections=(ENGINEERING.library + "*",),
-        rate_limit=RateLimit(requests=5, window_s=600),
+        rate_limit=limit or RateLimit(requests=5, window_s=600),
     )
     served.desk.roles.save(role, "test")
     served.desk.accounts.add(name, [role.name], "test", password=PASSWORD)
-    return client(served, served.key(name))
+    return served.key(name)
 
 
 def at_once(call: Callable[[], object], times: int = 20) -> list[object]:
@@ -309,14 +310,14 @@ def assert_five_answered(outcomes: list[object], served: Served, user: str) -> N
 
 
 def test_a_strict_rate_limit_holds_under_concurrent_requests(served: Served):
-    strict = strict_user(served, "api-burst")
+    strict = client(served, strict_user(served, "api-burst"))
     outcomes = at_once(lambda: ask(strict, TURBINE).choices[0].message.content)
     assert_five_answered(outcomes, served, "api-burst")
     assert all("400 operating hours" in str(o) for o in outcomes if isinstance(o, str))
 
 
 def test_a_strict_rate_limit_holds_for_concurrent_streams(served: Served):
-    strict = strict_user(served, "api-burst-stream")
+    strict = client(served, strict_user(served, "api-burst-stream"))
 
     def stream_text() -> str:
         chunks: Iterator[Any] = ask(strict, TURBINE, stream=True)
@@ -325,3 +326,53 @@ def test_a_strict_rate_limit_holds_for_concurrent_streams(served: Served):
     outcomes = at_once(stream_text)
     assert_five_answered(outcomes, served, "api-burst-stream")
     assert all("400 operating hours" in str(o) for o in outcomes if isinstance(o, str))
+
+
+def test_the_openai_client_waits_for_retry_after_and_then_gets_its_answer(served: Served):
+    secret = strict_user(served, "api-patient", RateLimit(requests=1, window_s=2))
+    ask(client(served, secret), TURBINE)
+    patient = OpenAI(base_url=served.url + "/v1", api_key=secret, max_retries=3)
+    assert "400 operating hours" in ask(patient, TURBINE).choices[0].message.content
+    audit = served.desk.audit.events(AuditQuery(actor="api-patient", actions=("rate_limited",)))
+    assert 1 <= len(audit) <= 3, "refused first, answered once the window let it in"
+
+
+def test_the_openai_client_does_not_retry_a_long_wait(served: Served):
+    secret = strict_user(served, "api-impatient", RateLimit(requests=1, window_s=600))
+    ask(client(served, secret), TURBINE)
+    eager = OpenAI(base_url=served.url + "/v1", api_key=secret, max_retries=3)
+    with pytest.raises(openai.RateLimitError):
+        ask(eager, TURBINE)
+    audit = served.desk.audit.events(AuditQuery(actor="api-impatient", actions=("rate_limited",)))
+    assert len(audit) == 1, "a Retry-After beyond two minutes is not retried by the client"
+
+
+# A model that fails --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def failing_model(served: Served) -> Iterator[None]:
+    """The model breaks off half-way through every answer while the test runs."""
+    served.ollama.mode = "error_midstream"
+    try:
+        yield
+    finally:
+        served.ollama.mode = "ok"
+
+
+@pytest.mark.usefixtures("failing_model")
+def test_a_model_failing_mid_stream_ends_the_stream_with_the_verified_sources(ada: OpenAI):
+    chunks = streamed(ada, TURBINE)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finish = chunks[-1]
+    assert finish.choices[0].finish_reason == "stop"
+    assert finish.kdesk["error"] and finish.kdesk["answer"] in text
+    assert "400 operating hours" in finish.kdesk["answer"] and finish.citations
+    assert text.endswith(finish.kdesk["answer"])
+
+
+@pytest.mark.usefixtures("failing_model")
+def test_a_model_failing_is_still_an_answer_from_the_sources(ada: OpenAI):
+    completion = ask(ada, TURBINE)
+    assert completion.kdesk["error"] and completion.citations
+    assert "400 operating hours" in completion.choices[0].message.content
