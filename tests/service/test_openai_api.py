@@ -24,6 +24,7 @@ from tests.service.conftest import Served
 TURBINE = probe(ENGINEERING.docs[0])  # answered from the turbine manual
 TREASURY = probe(FINANCE.docs[0])
 MARKER = re.compile(r"\[\d+\]")
+JSON = {"Content-Type": "application/json"}
 
 
 def client(served: Served, secret: str) -> OpenAI:
@@ -89,7 +90,7 @@ def test_a_cited_link_opens_the_page_with_the_same_key(served: Served):
             assert path == f"/api/documents/{cited['doc_id']}/pages/{cited['page']}"
 
 
-def test_a_stream_sends_the_same_answer_with_its_citations_last(ada: OpenAI):
+def test_a_stream_sends_the_same_answer_with_its_citations_last(served: Served, ada: OpenAI):
     whole = ask(ada, TURBINE).choices[0].message.content
     chunks = streamed(ada, TURBINE, stream_options={"include_usage": True})
     assert all(c.object == "chat.completion.chunk" for c in chunks)
@@ -102,6 +103,8 @@ def test_a_stream_sends_the_same_answer_with_its_citations_last(ada: OpenAI):
     assert finish.citations[0]["document"] == "turbine-maintenance.pdf"
     assert finish.kdesk["abstained"] is False and finish.kdesk["answer"] == whole
     assert usage.choices == [] and usage.usage.total_tokens > 0
+    event = served.desk.usage.event(finish.kdesk["event_id"])
+    assert event["channel"] == "api" and event["tokens_out"] == usage.usage.completion_tokens
 
 
 def test_a_stream_without_include_usage_sends_no_usage(ada: OpenAI):
@@ -198,6 +201,27 @@ def test_the_last_message_must_be_the_users_question(ada: OpenAI):
 def test_only_one_choice_is_offered(ada: OpenAI):
     with pytest.raises(openai.UnprocessableEntityError, match="n=1"):
         ask(ada, TURBINE, n=2)
+
+
+def test_a_request_the_api_cannot_read_is_a_json_error(served: Served):
+    image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    with served.client(served.key(ENGINEERING.user)) as http:
+        empty = http.post("/v1/chat/completions", json={"model": "kdesk", "messages": []})
+        image = http.post("/v1/chat/completions", json={"model": "kdesk", "messages": image_only})
+        garbled = http.post("/v1/chat/completions", content=b"{not json", headers=JSON)
+    assert empty.status_code == 422 and "messages" in empty.json()["error"]["message"]
+    assert image.status_code == 400 and image.json()["error"]["type"] == "invalid_request_error"
+    assert garbled.status_code == 422 and garbled.json()["error"]["message"]
+
+
+def test_the_schema_documents_the_chat_api(served: Served):
+    with served.client(None) as http:
+        schema = http.get("/openapi.json").json()
+    chat = schema["paths"]["/v1/chat/completions"]["post"]
+    assert "text/event-stream" in chat["responses"]["200"]["content"]
+    bodies = schema["components"]["schemas"]
+    assert {"ChatCompletionRequest", "ChatCompletion", "KdeskInfo", "ModelList"} <= set(bodies)
+    assert "/v1/models/{model_id}" in schema["paths"]
 
 
 # Personas ------------------------------------------------------------------------------------
