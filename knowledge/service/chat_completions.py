@@ -10,7 +10,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from knowledge.assistant.personas import Turn
 from knowledge.core.types import Answer
@@ -44,7 +52,7 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -65,13 +73,14 @@ class ChatCompletionRequest(BaseModel):
     )
     model: str = Field(MODEL, description='"kdesk" or "kdesk:<role>" (GET /v1/models)')
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    # numbers and flags as JSON types (a string "1" is a client's bug worth telling)
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int | None = Field(None, description="Only 1 is supported.")
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    max_tokens: StrictInt | None = None
+    max_completion_tokens: StrictInt | None = None
+    n: StrictInt | None = Field(None, description="Only 1 is supported.")
     user: str | None = Field(None, description="Ignored: the API key's user asks.")
 
     @field_validator("n")
@@ -149,6 +158,18 @@ class ChatCompletion(BaseModel):
         description="The verified citations of the [n] markers: document, page, link, passage"
     )
     kdesk: KdeskInfo
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: int | str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, in OpenAI's shape."""
+
+    error: ErrorDetail
 
 
 class ModelCard(BaseModel):

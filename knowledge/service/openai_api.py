@@ -25,6 +25,7 @@ from knowledge.service.chat_completions import (
     MODEL,
     ChatCompletion,
     ChatCompletionRequest,
+    ErrorResponse,
     ModelCard,
     ModelList,
     Usage,
@@ -41,9 +42,23 @@ log = logging.getLogger("kdesk.service")
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 STARTED = int(time.time())  # the models' "created": they exist as long as the service runs
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Not one of the personas this key's user may use"}
-}
+
+
+def _errors(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse, "description": why} for status, why in statuses}
+
+
+KEY_ERRORS = _errors(
+    (401, "No API key, or a wrong, revoked or expired one"),
+    (403, "The key does not have the read scope"),
+)
+NOT_FOUND = _errors((404, "Not one of the personas this key's user may use (model_not_found)"))
+CHAT_ERRORS = _errors(
+    (400, "No user message with the question's text last"),
+    (422, "A body that is not a chat completion request (which field, and why)"),
+    (429, "The user's rate limit is used up: try again after Retry-After seconds"),
+    (503, "No chat model is available"),
+)
 
 
 def model_ids(me: UserDesk) -> list[str]:
@@ -66,12 +81,12 @@ def persona_desk(caller: Caller, model: str) -> UserDesk:
     return caller.as_role(role)
 
 
-@router.get("/models", summary="The personas this key may ask in")
+@router.get("/models", summary="The personas this key may ask in", responses=KEY_ERRORS)
 def list_models(caller: Reader) -> ModelList:
     return ModelList(data=[ModelCard(id=i, created=STARTED) for i in model_ids(caller.me)])
 
 
-@router.get("/models/{model_id}", summary="One persona", responses=NOT_FOUND)
+@router.get("/models/{model_id}", summary="One persona", responses=KEY_ERRORS | NOT_FOUND)
 def get_model(model_id: str, caller: Reader) -> ModelCard:
     persona_desk(caller, model_id)
     return ModelCard(id=model_id, created=STARTED)
@@ -83,7 +98,9 @@ def get_model(model_id: str, caller: Reader) -> ModelCard:
     response_model=ChatCompletion,
     responses={
         200: {"content": {"text/event-stream": {"description": "chat.completion.chunk events"}}},
+        **KEY_ERRORS,
         **NOT_FOUND,
+        **CHAT_ERRORS,
     },
 )
 def chat_completions(body: ChatCompletionRequest, caller: Reader) -> Any:

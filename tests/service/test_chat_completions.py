@@ -68,6 +68,9 @@ def test_what_clients_send_is_accepted_and_only_one_choice_offered():
         ChatCompletionRequest.model_validate({**body, "n": 2})
     with pytest.raises(ValidationError):
         ChatCompletionRequest.model_validate({**body, "messages": []})
+    for wrong in ({"stream": "yes"}, {"max_tokens": "100"}, {"temperature": "0.2"}):
+        with pytest.raises(ValidationError):  # a client's bug told, not guessed at
+            ChatCompletionRequest.model_validate({**body, **wrong})
 
 
 def answer(text: str, error: str | None = None) -> Answer:
