@@ -293,6 +293,12 @@ def test_langchain_chat_openai_invokes_and_streams(served: Served):
     assert "400 operating hours" in str(reply.content) and MARKER.search(str(reply.content))
     pieces = [str(chunk.content) for chunk in chat.stream(TURBINE)]
     assert "".join(pieces) == reply.content and len([p for p in pieces if p]) > 1
+    counted = chat.model_copy(update={"stream_usage": True})
+    whole = None
+    for chunk in counted.stream(TURBINE):
+        whole = chunk if whole is None else whole + chunk
+    assert whole is not None and whole.content == reply.content
+    assert whole.usage_metadata and whole.usage_metadata["total_tokens"] > 0
 
 
 # Rate limits ---------------------------------------------------------------------------------
