@@ -222,5 +222,6 @@ class ErrorBody(BaseModel):
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
-    """The ``responses`` of a route: these error statuses, each with the error body."""
-    return {status: {"model": ErrorBody} for status in (401, 422, *statuses)}
+    """The ``responses`` of a route: these error statuses (and those of every route: no key,
+    a key without the scope, a bad request), each with the error body."""
+    return {status: {"model": ErrorBody} for status in sorted({401, 403, 422, *statuses})}

@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from knowledge.access.api_keys import ApiKeyRow
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
 from knowledge.core.db import utc_now
+from knowledge.core.settings import Settings
+from knowledge.desk.root import Desk
+from knowledge.service.app import create_app
 from tests.leaks import ENGINEERING, FINANCE, NOBODY, PASSWORD, probe
 from tests.pdfs import make_pdf
 from tests.service.conftest import Served
+from tests.service.live import LiveServer
 
 TURBINE = ENGINEERING.docs[0]
 ERROR_KEYS = {"message", "type", "code"}
@@ -295,6 +301,36 @@ def test_an_unsupported_type_is_422_naming_the_supported_ones(served: Served):
         missing = client.post("/api/documents", data={"collection": "Engineering"})
         assert "files" in error_of(missing, 422)
     assert served.desk.jobs.recent(owner=ENGINEERING.user) == before  # nothing queued
+
+
+@pytest.fixture(scope="module")
+def one_mb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A desk of its own whose upload limit is 1 MB: its URL and an uploader's key."""
+    desk = Desk(Settings(data_dir=tmp_path_factory.mktemp("one-mb"), max_upload_mb=1))
+    role = Role("writer", pages=("knowledge",), collections=("*",), upload_collections=("*",))
+    desk.roles.save(role, "test")
+    desk.accounts.add("wren", ["writer"], "test", password=PASSWORD)
+    _, secret = desk.api_keys.create("wren", "test", ["read", "upload"], expires_days=None)
+    server = LiveServer(create_app(desk)).start()
+    try:
+        yield server.url, secret
+    finally:
+        server.stop()
+        desk.close()
+
+
+def test_a_file_over_the_upload_limit_is_413_and_nothing_is_queued(one_mb: tuple[str, str]):
+    url, secret = one_mb
+    big = b"%PDF-1.4\n" + b"0" * (1024 * 1024)
+    files = [
+        ("files", ("small.txt", b"fine", "text/plain")),
+        ("files", ("big.pdf", big, "application/pdf")),
+    ]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        response = client.post("/api/documents", files=files, data={"collection": "Docs"})
+        message = error_of(response, 413)
+        assert "big.pdf" in message and "1 MB" in message and "KDESK_MAX_UPLOAD_MB" in message
+        assert client.get("/api/jobs").json() == {"jobs": []}
 
 
 # Usage -----------------------------------------------------------------------------------------
