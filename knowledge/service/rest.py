@@ -37,11 +37,39 @@ router = APIRouter(prefix="/api", tags=["Knowledge Desk"])
 router.include_router(rest_documents.router)
 router.include_router(rest_jobs.router)
 
+
+def event_schema(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One kind of server-sent event (OpenAPI 3.2's ``itemSchema``: each event's fields)."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": event},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
+DELTA = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
 STREAMED = {
     "description": "With `stream: true`: server-sent events, `event: delta` with data "
     '`{"text": ...}` for each piece of the answer, then `event: answer` with the whole '
     "answer (the JSON above), or `event: error` with an error body.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {
+        "text/event-stream": {
+            "itemSchema": {
+                "oneOf": [
+                    event_schema("delta", DELTA),
+                    event_schema("answer", {"$ref": "#/components/schemas/AnswerBody"}),
+                    event_schema("error", {"$ref": "#/components/schemas/ErrorBody"}),
+                ]
+            }
+        }
+    },
 }
 
 
