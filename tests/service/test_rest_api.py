@@ -17,9 +17,12 @@ from knowledge.access.api_keys import ApiKeyRow
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
 from knowledge.core.db import utc_now
+from knowledge.core.errors import ModelUnavailableError
 from knowledge.core.settings import Settings
+from knowledge.core.types import Answer, AnswerStream
 from knowledge.desk.root import Desk
 from knowledge.service.app import create_app
+from knowledge.service.rest import answer_events
 from tests.leaks import ENGINEERING, FINANCE, NOBODY, PASSWORD, probe
 from tests.pdfs import make_pdf
 from tests.service.conftest import Served
@@ -89,6 +92,16 @@ def test_a_missing_wrong_revoked_or_expired_key_is_401(served: Served):
             response = client.post("/api/search", json={"query": "turbine"})
         assert why in error_of(response, 401)
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_key_of_a_removed_user_is_401(served: Served):
+    desk = served.desk
+    desk.accounts.add("gone-api-user", [ENGINEERING.role], "test", password=PASSWORD)
+    secret = served.key("gone-api-user")
+    with served.client(secret) as client:
+        assert client.get("/api/collections").status_code == 200
+        desk.accounts.remove("gone-api-user", "root")
+        error_of(client.get("/api/collections"), 401)
 
 
 def test_a_key_without_the_read_scope_cannot_search(served: Served):
@@ -163,6 +176,29 @@ def test_ask_streams_server_sent_events_ending_with_the_answer(served: Served):
     answer = found[-1][1]
     assert "Zephyr-9" in "".join(data["text"] for _, data in found[:-1])
     assert answer["citations"] and answer["event_id"]
+
+
+def test_an_error_once_streaming_began_is_an_error_event():
+    def failing() -> Iterator[str]:
+        yield "The first words"
+        raise ModelUnavailableError("The model stopped answering.")
+
+    stream = AnswerStream(failing(), Answer("q", "", True, "m"))
+    sent = b"".join(answer_events(stream, "http://api"))
+    found = events(httpx.Response(200, content=sent))
+    assert found == [
+        ("delta", {"text": "The first words"}),
+        (
+            "error",
+            {
+                "error": {
+                    "message": "The model stopped answering.",
+                    "type": "model_unavailable",
+                    "code": 503,
+                }
+            },
+        ),
+    ]
 
 
 def test_ask_in_a_role_that_is_not_yours_is_403(served: Served):
@@ -270,6 +306,36 @@ def test_an_upload_becomes_a_job_then_a_document_only_its_user_finds(served: Ser
             error_of(other.delete(f"/api/documents/{doc_id}"), 404)
         assert uma.delete(f"/api/documents/{doc_id}").json()["doc_id"] == doc_id
         error_of(uma.get(f"/api/documents/{doc_id}"), 404)
+
+
+def test_a_new_version_uploaded_as_markdown_and_its_page_view(served: Served):
+    collection = own_user(served, "vera")
+    old = "# Heron Rules\n\nHeron kayaks are rinsed after every outing."
+    new = "# Heron Rules\n\nHeron kayaks are rinsed and dried after every outing."
+    with served.client(served.key("vera", ("read", "upload"))) as vera:
+        first = vera.post(
+            "/api/documents",
+            files={"files": ("heron.md", old.encode(), "text/markdown")},
+            data={"collection": collection},
+        ).json()["jobs"][0]
+        earlier = wait_for(vera, first["job_id"])["report"]["doc_id"]
+        second = vera.post(
+            "/api/documents",
+            files={"files": ("heron-v2.md", new.encode(), "text/markdown")},
+            data={"collection": collection, "supersedes": earlier},
+        ).json()["jobs"][0]
+        report = wait_for(vera, second["job_id"])["report"]
+        assert report["status"] == "added" and report["supersedes"] == earlier, report
+        listed = {d["doc_id"]: d for d in vera.get("/api/documents").json()["documents"]}
+        assert listed[earlier]["superseded"] and not listed[report["doc_id"]]["superseded"]
+        assert vera.get(f"/api/documents/{earlier}").json()["superseded"]
+        page = vera.get(f"/api/documents/{report['doc_id']}/pages/1").json()
+        assert "rinsed and dried" in page["text"] and page["place"]["document"] == "heron-v2.md"
+        png = vera.get(f"/api/documents/{earlier}/pages/1", params={"format": "png"})
+        assert "not a PDF" in error_of(png, 422)
+        original = vera.get(f"/api/documents/{earlier}/original")
+        assert original.content == old.encode()
+        assert original.headers["content-type"].startswith("text/markdown")
 
 
 def test_uploading_needs_the_upload_scope_and_permission(served: Served):
