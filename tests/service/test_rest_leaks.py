@@ -99,3 +99,22 @@ def test_the_check_finds_the_other_side_for_someone_who_may_read_both(served: Se
             assert foreign_places(side, mine, found, asked), asked
             answer = client.post("/api/ask", json={"question": asked}).json()
             assert foreign_places(side, mine, answer["citations"], asked), asked
+
+
+@pytest.mark.parametrize("side", SIDES, ids=lambda s: s.user)
+def test_naming_foreign_collections_or_documents_widens_nothing(served: Served, side: Side):
+    mine = served.doc_ids[side.user]
+    theirs = other(side)
+    named = sorted(served.doc_ids[theirs.user]) + sorted(theirs.file_names)
+    scope = {
+        "collections": list(theirs.collections),
+        "filter": {"documents": named, "include_earlier": True},
+    }
+    with served.client(served.key(side.user)) as client:
+        for doc in theirs.docs:
+            asked = probe(doc)
+            found = client.post("/api/search", json={"query": asked, **scope}).json()
+            assert found["passages"] == []
+            answer = client.post("/api/ask", json={"question": asked, **scope}).json()
+            assert foreign_places(side, mine, answer["citations"], asked) == []
+            assert leaked_text(answer["answer"], side, asked) == []
