@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from fastapi.sse import format_sse_event
 
 from knowledge.assistant.personas import Turn
 from knowledge.core.types import AnswerStream
@@ -122,7 +121,8 @@ def answer_events(stream: AnswerStream, api_url: str) -> Iterator[bytes]:
 
 
 def sse(event: str, data: object) -> bytes:
-    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
+    """One server-sent event (``json.dumps`` writes no newline, so one ``data`` line)."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 @router.post(
