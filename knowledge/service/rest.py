@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,6 +22,7 @@ from knowledge.service.rest_models import (
     AnswerBody,
     AskRequest,
     Collections,
+    Day,
     Feedback,
     FeedbackRequest,
     SearchRequest,
@@ -144,8 +144,8 @@ def feedback(body: FeedbackRequest, caller: Reader) -> dict[str, Any]:
 )
 def usage_summary(
     caller: Reader,
-    since: Annotated[date | None, Query(description="first UTC day")] = None,
-    until: Annotated[date | None, Query(description="last UTC day")] = None,
+    since: Annotated[Day | None, Query(description="first UTC day")] = None,
+    until: Annotated[Day | None, Query(description="last UTC day")] = None,
     role: Annotated[list[str] | None, Query(description="only these roles")] = None,
 ) -> dict[str, Any]:
     figures = caller.me.usage_summary(UsageFilter(since, until, tuple(role or ())))

@@ -4,12 +4,25 @@ citations and passages (tests/service/test_rest_properties.py checks the two agr
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from knowledge.search.filters import SearchFilter
+
+
+def _iso_day(value: object) -> object:
+    """Only YYYY-MM-DD (pydantic alone would also read 0 or "0" as a Unix time)."""
+    if isinstance(value, date) or (
+        isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)
+    ):
+        return value
+    raise ValueError("a day is written YYYY-MM-DD")
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 # Requests --------------------------------------------------------------------------------------
 
@@ -23,9 +36,9 @@ class Filter(Strict):
 
     documents: list[str] = Field(default=[], description="file names or document ids, any")
     tags: list[str] = Field(default=[], description="documents with any of these tags")
-    since: date | None = Field(default=None, description="ingested on or after (UTC day)")
-    until: date | None = Field(default=None, description="ingested on or before (UTC day)")
-    include_earlier: bool = Field(default=False, description="also superseded versions")
+    since: Day | None = Field(default=None, description="ingested on or after (UTC day)")
+    until: Day | None = Field(default=None, description="ingested on or before (UTC day)")
+    include_earlier: StrictBool = Field(default=False, description="also superseded versions")
 
     def search_filter(self) -> SearchFilter:
         return SearchFilter(
@@ -55,8 +68,8 @@ class AskRequest(Strict):
     role: str | None = Field(default=None, description="one of your roles (default: the first)")
     history: list[HistoryTurn] = Field(default=[], max_length=50, description="earlier turns")
     filter: Filter | None = None
-    fresh: bool = Field(default=False, description="answer afresh, not from the answer cache")
-    stream: bool = Field(
+    fresh: StrictBool = Field(default=False, description="answer afresh, not from the answer cache")
+    stream: StrictBool = Field(
         default=False,
         description="server-sent events: `delta` {text} ..., then `answer` (or `error`)",
     )

@@ -13,8 +13,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    response_schema_conformance,
+)
 
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
@@ -67,7 +71,7 @@ def test_the_served_schema_is_the_one_tested(served: Served):
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -76,6 +80,30 @@ def test_no_server_error_and_responses_match_the_schema(case, served: Served, te
         base_url=served.url,
         headers={"Authorization": f"Bearer {tess_key}"},
         checks=CHECKS,
+        timeout=60,
+    )
+
+
+invalid = schemathesis.openapi.from_dict(OPENAPI).exclude(path="/health")  # nothing to break
+invalid.config.generation.update(modes=[GenerationMode.NEGATIVE], allow_extra_parameters=False)
+
+
+@invalid.parametrize()
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_requests_that_break_the_schema_are_refused_without_a_server_error(
+    case, served: Served, tess_key: str
+):
+    checks = [not_a_server_error, negative_data_rejection]
+    if case.path == "/api/usage/summary":  # ?role=false is the role "false": no string breaks it
+        checks = [not_a_server_error]
+    case.call_and_validate(
+        base_url=served.url,
+        headers={"Authorization": f"Bearer {tess_key}"},
+        checks=checks,
         timeout=60,
     )
 
