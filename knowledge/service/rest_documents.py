@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
@@ -41,7 +42,7 @@ def document_json(info: DocumentInfo, superseded: bool, api_url: str) -> dict[st
         "ingested_at": info.ingested_at,
         "supersedes": info.supersedes,
         "superseded": superseded,
-        "original": f"{api_url}/api/documents/{info.doc_id}/original",
+        "original": f"{api_url}/api/documents/{quote(info.doc_id)}/original",
     }
 
 
@@ -93,9 +94,9 @@ def page_view(
             )
         return Response(render_page(info.pdf_path, page), media_type="image/png")
     chunks = caller.me.document_chunks(doc_id)
-    on_page = [c for c in chunks if c.page_start <= page <= c.page_end]
     if not chunks:
         raise NotFoundError(f"{info.file_name} has no stored text.")
+    on_page = [c for c in chunks if c.page_start <= page <= c.page_end]
     cited = on_page[0] if on_page else chunks[0]
     text = page_text(chunks, page, cited)[0] if on_page else ""
     api_url = desk_of(request).settings.api_url
