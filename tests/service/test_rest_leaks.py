@@ -1,7 +1,8 @@
 """The leak test through the REST API: each side of tests/leaks.py asks many questions (those
-naming the other side's documents, mixed and generic ones) through ``/api/search`` and
-``/api/ask``; no passage, citation, answer text or prompt sent to the model holds the other
-side's documents, and none of those documents' pages or originals can be opened."""
+naming the other side's documents, mixed and generic ones) through ``/api/search``,
+``/api/ask`` and ``/v1/chat/completions``; no passage, citation, answer text or prompt sent
+to the model holds the other side's documents, and none of those documents' pages or
+originals can be opened."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def prompt_leaks(side: Side, chats: list[dict[str, Any]], asked: str) -> list[st
 
 
 @pytest.mark.parametrize("side", SIDES, ids=lambda s: s.user)
-def test_no_foreign_passage_or_citation_through_the_api(served: Served, side: Side):
+def test_no_foreign_passage_or_citation_through_the_apis(served: Served, side: Side):
     mine = served.doc_ids[side.user]
     questions = sample(side)
     assert len(questions) >= 60
@@ -63,6 +64,12 @@ def test_no_foreign_passage_or_citation_through_the_api(served: Served, side: Si
             leaks += foreign_places(side, mine, answer["citations"], asked)
             shown = " ".join([answer["answer"], *(c["passage"] for c in answer["citations"])])
             leaks += [f"{asked!r}: text {t}" for t in leaked_text(shown, side, asked)]
+            chat = {"model": "kdesk", "messages": [{"role": "user", "content": asked}]}
+            completion = client.post("/v1/chat/completions", json=chat).json()
+            leaks += foreign_places(side, mine, completion["citations"], asked)
+            text = completion["choices"][0]["message"]["content"]
+            shown = " ".join([text, *(c["passage"] for c in completion["citations"])])
+            leaks += [f"{asked!r}: chat text {t}" for t in leaked_text(shown, side, asked)]
             leaks += prompt_leaks(side, served.ollama.chats[before:], asked)
     assert leaks == []
     assert answered > 0  # the mixed questions find the side's own documents
