@@ -80,7 +80,7 @@ STREAMED = {
 )
 def search(body: SearchRequest, caller: Reader, request: Request) -> dict[str, Any]:
     where = body.filter.search_filter() if body.filter else None
-    found = caller.me.search(body.query, body.collections, body.k, where=where)
+    found = caller.asking().search(body.query, body.collections, body.k, where=where)
     api_url = desk_of(request).settings.api_url
     return {"query": body.query, "passages": [passage_json(f, api_url) for f in found]}
 
@@ -92,7 +92,7 @@ def search(body: SearchRequest, caller: Reader, request: Request) -> dict[str, A
     responses={200: STREAMED, **errors(400, 403, 429, 503)},
 )
 def ask(body: AskRequest, caller: Reader, request: Request) -> Any:
-    me = caller.as_role(body.role)
+    me = caller.asking(body.role)
     stream = me.ask(  # the rate limit is checked here, before any response starts
         body.question,
         body.collections,
