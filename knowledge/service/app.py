@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from knowledge.desk.root import Desk
 from knowledge.service import mcp_http, openai_api, rest
 from knowledge.service.errors import install_error_handlers
+from knowledge.service.limits import BodyLimit
 from knowledge.service.metering import Metering
 
 DESCRIPTION = """Knowledge Desk as a service: grounded, cited answers from the company's
@@ -46,7 +47,8 @@ def create_app(desk: Desk, *, background: bool = False) -> FastAPI:
     )
     app.state.desk = desk
     install_error_handlers(app)
-    app.add_middleware(Metering)
+    app.add_middleware(BodyLimit, max_upload_mb=desk.settings.max_upload_mb)
+    app.add_middleware(Metering)  # added last: the outermost, so refusals are counted too
 
     @app.get("/health", tags=["Service"], summary="Whether the service is up (no key needed)")
     def health() -> dict[str, str]:

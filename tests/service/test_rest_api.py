@@ -399,6 +399,29 @@ def test_a_file_over_the_upload_limit_is_413_and_nothing_is_queued(one_mb: tuple
         assert client.get("/api/jobs").json() == {"jobs": []}
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_read(one_mb: tuple[str, str]):
+    """Declared too large, or sent in chunks without a length: 413 either way, with or
+    without a key, and nothing queued."""
+    url, secret = one_mb
+    files = [("files", ("huge.pdf", b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024), "application/pdf"))]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(48):
+            yield b"0" * 65536
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as client:
+        for response in (
+            client.post("/api/documents", files=files, data={"collection": "Docs"}),
+            httpx.post(url + "/api/documents", files=files),
+            client.post(
+                "/api/search", content=chunks(), headers={"Content-Type": "application/json"}
+            ),
+        ):
+            message = error_of(response, 413)
+            assert "KDESK_MAX_UPLOAD_MB" in message and "one file per request" in message
+        assert client.get("/api/jobs").json() == {"jobs": []}
+
+
 # Usage -----------------------------------------------------------------------------------------
 
 
