@@ -353,7 +353,14 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "formats": _bench_formats(quick),
         "tools": _bench_tools(quick),
         "answer_cache": _bench_cache(settings) if not quick else {"skipped": "quick run"},
+        "api": _bench_api(settings, quick),
     }
+
+
+def _bench_api(settings: Settings, quick: bool) -> dict[str, object]:
+    from knowledge.evaluation.api_bench import bench_api
+
+    return bench_api(settings, quick=quick)
 
 
 def _bench_formats(quick: bool) -> list[dict[str, object]]:
