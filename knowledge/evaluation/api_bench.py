@@ -10,7 +10,6 @@ the same search or answer through ``UserDesk`` in process, one at a time (no HTT
 from __future__ import annotations
 
 import os
-import random
 import socket
 import tempfile
 import threading
@@ -21,12 +20,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
 from knowledge.core.settings import Settings
+from knowledge.desk.demo import load_demo
 from knowledge.desk.root import Desk
-from knowledge.evaluation.bench import TOPICS, VERBS, percentiles, synthetic_pdfs
 from knowledge.evaluation.ollama_standin import MODEL, OllamaStandIn
 from knowledge.search.embeddings import Embedder
 
@@ -34,11 +34,24 @@ USER = "api-bench"
 Request = Callable[[httpx.Client, str], dict[str, float]]  # one request -> its timings (ms)
 
 
-def questions(count: int, seed: int = 3) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        f"What {rng.choice(VERBS)} an employee do about {rng.choice(TOPICS)}?" for _ in range(count)
-    ]
+QUESTIONS = (  # about the demo documents (knowledge/desk/demo.py)
+    "How many days of annual leave do full-time employees get?",
+    "What is the daily meal allowance when travelling?",
+    "How long must passwords be?",
+    "Who approves vacation requests?",
+    "How are hotel costs reimbursed?",
+    "What must I do when I lose my laptop?",
+    "How much notice does parental leave need?",
+    "When are expense claims due?",
+)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    data = np.asarray(values, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(data, 50)), 1),
+        "p95": round(float(np.percentile(data, 95)), 1),
+    }
 
 
 @contextmanager
@@ -80,7 +93,7 @@ def search(client: httpx.Client, question: str) -> dict[str, float]:
     started = time.perf_counter()
     response = client.post("/api/search", json={"query": question, "k": 5})
     response.raise_for_status()
-    assert response.json()["passages"], "a search of the bench corpus finds passages"
+    assert response.json()["passages"], "a search of the demo documents finds passages"
     return {"total": _ms(started)}
 
 
@@ -131,8 +144,8 @@ def load(
 def bench_desk(
     settings: Settings, embedder: Embedder | None, data_dir: Path, model_url: str
 ) -> Desk:
-    """A small desk answering through the stand-in: the bench corpus in "bench", a user whose
-    role searches it with a rate limit far above the load (checked and counted as usual)."""
+    """A small desk answering through the stand-in: the demo documents, a user whose role
+    searches them all with a rate limit far above the load (checked and counted as usual)."""
     update = {
         "data_dir": data_dir,
         "database_url": "",
@@ -146,9 +159,9 @@ def bench_desk(
         "tool_planning": False,
     }
     desk = Desk(settings.model_copy(update=update), embedder=embedder)
-    desk.ingest(synthetic_pdfs(3, 4), "bench")
+    load_demo(desk)
     limit = RateLimit(requests=1_000_000, tokens=0, window_s=60)
-    desk.roles.save(Role("api bench", collections=("bench",), rate_limit=limit), "bench")
+    desk.roles.save(Role("api bench", collections=("*",), rate_limit=limit), "bench")
     desk.accounts.add(USER, ["api bench"], "bench", password="a long api bench password")
     return desk
 
@@ -191,12 +204,12 @@ def bench_api(
     from knowledge.service.app import create_app
 
     concurrency, each = ((1, 4), 5) if quick else ((1, 4, 16), 25)
-    qs = questions(40)
+    qs = QUESTIONS
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="kdesk-api-bench-") as tmp, OllamaStandIn() as model:
         desk = bench_desk(settings, embedder, Path(tmp), model.url)
         _, secret = desk.api_keys.create(USER, "bench", ["read"], expires_days=1)
-        floor = in_process(desk, qs[:10])
+        floor = in_process(desk, qs)
         routes = bench_routes()
         result: dict[str, object] = {"in_process": floor}
         with served(create_app(desk)) as url:
