@@ -167,20 +167,27 @@ def bench_desk(
 
 
 def in_process(desk: Desk, qs: Sequence[str]) -> dict[str, object]:
-    """The same search and answer through UserDesk, one at a time: the floor under HTTP."""
+    """The same search and answer through UserDesk, one at a time: the floor under HTTP (after
+    one untimed question loads the model client and the indexes)."""
     me = desk.for_user(USER)
-    search_ms = []
+    for _ in me.ask(qs[0], None):
+        pass
+    search_ms, answer_ms, answered = [], [], 0
     for q in qs:
         started = time.perf_counter()
         me.search(q, None, 5)
         search_ms.append(_ms(started))
-    answer_ms = []
     for q in qs:
         started = time.perf_counter()
-        for _ in me.ask(q, None):
+        for _ in (stream := me.ask(q, None)):
             pass
         answer_ms.append(_ms(started))
-    return {"search_ms": percentiles(search_ms), "answer_ms": percentiles(answer_ms)}
+        answered += not (stream.answer.abstained or stream.answer.error)
+    return {
+        "search_ms": percentiles(search_ms),
+        "answer_ms": percentiles(answer_ms),
+        "answered": f"{answered}/{len(qs)}",  # the stand-in's cited quotes pass verification
+    }
 
 
 SECTIONS: dict[str, tuple[str, Request]] = {

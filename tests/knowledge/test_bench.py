@@ -68,6 +68,8 @@ def test_api_figures_under_load_on_loopback(settings: Settings, embedder):
     floor = figures["in_process"]
     assert 0 < floor["search_ms"]["p50"] <= floor["search_ms"]["p95"]
     assert 0 < floor["answer_ms"]["p50"] <= floor["answer_ms"]["p95"]
+    answered, asked = map(int, floor["answered"].split("/"))
+    assert 0 < answered <= asked, "the stand-in's quotes pass the desk's citation check"
     built = bench_routes()
     sections = {
         "health": ("/health", ("total_ms",)),
