@@ -71,6 +71,15 @@ TOOL_CALLS = Counter("kdesk_tool_calls", "Tool calls, by tool and outcome", ["to
 TOOL_SECONDS = Histogram(
     "kdesk_tool_call_seconds", "Time a tool call took", ["tool"], buckets=LATENCY_BUCKETS
 )
+API_REQUESTS = Counter(
+    "kdesk_api_requests", "API requests, by route and status", ["method", "route", "status"]
+)
+API_SECONDS = Histogram(
+    "kdesk_api_request_seconds",
+    "Time until an API response starts (a streamed answer's first bytes)",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
 
 
 def observe_answer(

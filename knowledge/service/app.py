@@ -8,10 +8,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from knowledge.desk.root import Desk
 from knowledge.service import mcp_http, openai_api, rest
 from knowledge.service.errors import install_error_handlers
+from knowledge.service.metering import Metering
 
 DESCRIPTION = """Knowledge Desk as a service: grounded, cited answers from the company's
 documents. Every request acts as the API key's user, with their roles, collections, persona
@@ -36,7 +38,7 @@ def create_app(desk: Desk, *, background: bool = False) -> FastAPI:
             if background:
                 desk.stop_background()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # the docs pages' scripts served from here: no CDN offline
         title="Knowledge Desk API",
         version=version("knowledge-desk"),
         description=DESCRIPTION,
@@ -44,6 +46,7 @@ def create_app(desk: Desk, *, background: bool = False) -> FastAPI:
     )
     app.state.desk = desk
     install_error_handlers(app)
+    app.add_middleware(Metering)
 
     @app.get("/health", tags=["Service"], summary="Whether the service is up (no key needed)")
     def health() -> dict[str, str]:
@@ -59,4 +62,7 @@ def serve(desk: Desk, host: str, port: int, log_level: str = "info") -> None:
     """Run the API until interrupted (``kdesk serve``)."""
     import uvicorn
 
+    from knowledge.core.metrics import start_metrics_server
+
+    start_metrics_server(desk.settings.metrics_port, desk.settings.metrics_host)
     uvicorn.run(create_app(desk, background=True), host=host, port=port, log_level=log_level)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from knowledge.access.api_keys import ApiKeyBook, InvalidApiKeyError, parse_scopes
 from knowledge.core.db import utc_now
@@ -87,3 +89,29 @@ def test_removing_a_user_revokes_their_keys(served: Served):
     desk.accounts.add("temp-api-user", [], "test", password="a long temporary password")
     with pytest.raises(InvalidApiKeyError, match="revoked"):
         desk.api_keys.authenticate(secret)
+
+
+def test_the_docs_pages_load_nothing_from_the_internet(served: Served):
+    with served.client(None) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            assert "/openapi.json" in html
+            scripts = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert scripts and all(s.startswith("/") for s in scripts), scripts
+            for url in scripts:
+                assert client.get(url).status_code == 200, url
+
+
+def test_requests_are_counted_by_route_template(served: Served):
+    def count(route: str, status: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "kdesk_api_requests_total", {"method": "GET", "route": route, "status": status}
+        )
+        return value or 0.0
+
+    before = count("/health", "200"), count("unmatched", "404")
+    with served.client(None) as client:
+        client.get("/health")
+        client.get("/no/such/route/1")
+        client.get("/no/such/route/2")
+    assert (count("/health", "200"), count("unmatched", "404")) == (before[0] + 1, before[1] + 2)
