@@ -185,7 +185,7 @@ def test_the_api_serves_inside_the_network_behind_the_proxy(
         monkeypatch.setenv(key, value)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert api["command"] == ["kdesk", "serve"] and settings.api_host == "0.0.0.0"
-    assert [int(port) for port in api["expose"]] == [settings.api_port]
+    assert [int(port) for port in api["expose"]] == [settings.api_port, settings.metrics_port]
     assert any(f":{settings.api_port}/health" in part for part in api["healthcheck"]["test"])
     # citations link to where clients reach the API: through the proxy
     assert settings.api_url == "http://localhost:8080"

@@ -82,7 +82,7 @@ def test_the_api_paths_go_to_the_api_service_without_stickiness() -> None:
     frontend = config["frontend http"]
     acls = [line.split()[2:] for line in frontend if line.startswith("acl api_path ")]
     assert {"path_beg", "/v1/", "/api/", "/mcp/"} <= set(acls[0])
-    assert {"path", "/mcp", "/docs", "/openapi.json"} <= set(acls[1])
+    assert {"path", "/mcp", "/docs", "/redoc", "/openapi.json"} <= set(acls[1])
     assert "use_backend kdesk_api if api_path" in frontend
     assert "default_backend kdesk_app" in frontend
     backend = config["backend kdesk_api"]
