@@ -1,7 +1,8 @@
 """A model server for load benchmarks: it speaks the Ollama HTTP protocol the desk's real client
 uses (``GET /api/version``, ``GET /api/tags``, ``POST /api/chat`` streamed as NDJSON) and
 answers at once, deterministically, by quoting the first sentence of source [1] with its
-marker. The desk's own cost per request is then what a benchmark measures, not a model's.
+marker (what a well-behaved model does, and what the desk's citation check accepts). The
+desk's own cost per request is then what a benchmark measures, not a model's.
 
     with OllamaStandIn() as model_server:
         settings = settings.model_copy(update={"ollama_host": model_server.url, ...})
@@ -18,17 +19,20 @@ from typing import Any
 
 MODEL = "kdesk-bench:1b"
 NOT_COVERED = "The knowledge base does not cover this."
-_FIRST_SOURCE = re.compile(r"^\[1\] (.+?[.!?])(?:\s|$)", re.MULTILINE | re.DOTALL)
+_FIRST_SOURCE = re.compile(r"^\[1\] (.+?)(?:\n\n\[2\] |\n\nQuestion: |\Z)", re.M | re.S)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+MIN_WORDS = 6  # a heading ("Leave Policy 1.") is not a sentence worth quoting
 
 
 def reply_to(messages: list[dict[str, Any]]) -> str:
-    """The first sentence of source [1] of the desk's prompt, cited as [1]."""
+    """The first real sentence of source [1] of the desk's prompt, cited as [1]."""
     prompt = str(messages[-1].get("content", "")) if messages else ""
     found = _FIRST_SOURCE.search(prompt)
     if found is None:
         return NOT_COVERED
-    sentence = " ".join(found.group(1).split()).rstrip(".!?")
-    return f"{sentence} [1]."
+    sentences = _SENTENCE_END.split(" ".join(found.group(1).split()))
+    sentence = next((s for s in sentences if len(s.split()) >= MIN_WORDS), sentences[0])
+    return f"{sentence.rstrip('.!?')} [1]."
 
 
 def _part(text: str, done: bool = False) -> dict[str, Any]:

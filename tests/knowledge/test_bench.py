@@ -73,6 +73,7 @@ def test_api_figures_under_load_on_loopback(settings: Settings, embedder):
     built = bench_routes()
     sections = {
         "health": ("/health", ("total_ms",)),
+        "models": ("/v1/models", ("total_ms",)),
         "search": ("/api/search", ("total_ms",)),
         "streamed_answer": ("/v1/chat/completions", ("first_byte_ms", "total_ms")),
     }
