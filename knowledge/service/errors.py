@@ -38,10 +38,17 @@ HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_fo
 class ApiError(KdeskError):
     """An error of the API itself (a missing scope, a bad field) with its status."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        code: str | None = None,  # OpenAI's own codes ("model_not_found"); else the status
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+        self.code = code
 
 
 def error_body(message: str, kind: str, code: int | str | None = None) -> dict[str, object]:
@@ -51,7 +58,8 @@ def error_body(message: str, kind: str, code: int | str | None = None) -> dict[s
 def error_response(exc: Exception) -> JSONResponse:
     """The JSON response for an exception the desk raised on purpose (others are 500)."""
     if isinstance(exc, ApiError):
-        return JSONResponse(error_body(str(exc), exc.kind, exc.status), exc.status)
+        body = error_body(str(exc), exc.kind, exc.code or exc.status)
+        return JSONResponse(body, exc.status)
     for cls, status, kind in STATUSES:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
