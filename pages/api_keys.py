@@ -113,9 +113,11 @@ def create_form(me: UserDesk) -> None:
 def own_keys(me: UserDesk) -> None:
     """The Account page's section: the user's keys, a new one, revoking one."""
     st.subheader("API keys")
+    url = me.desk.settings.api_url
     st.caption(
         "Other programs (the OpenAI-compatible API, the REST API, MCP) act as you with a key: "
-        "your roles and collections, capped by the key's scopes. See docs/api.md."
+        f"your roles and collections, capped by the key's scopes. OpenAI clients: base URL "
+        f"`{url}/v1`; REST: `{url}/api` (docs: `{url}/docs`); MCP: `{url}/mcp`."
     )
     create_form(me)  # first: the table below then lists a key created in this run
     keys = me.api_keys.mine()

@@ -17,9 +17,10 @@ from tests.pages.support import free_port
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, configure: Configure) -> Path:
+def data_dir(tmp_path: Path, configure: Configure, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "data"
     configure(data_dir, f"http://127.0.0.1:{free_port()}")  # no model is needed here
+    monkeypatch.setenv("KDESK_API_PUBLIC_URL", "https://desk.example.com/")
     ensure_account(data_dir, "ann", ["employee"])
     ensure_account(data_dir, "bruno", ["employee"])
     return data_dir
@@ -44,6 +45,7 @@ def table(at: AppTest, index: int = -1) -> list[dict]:
 def test_a_new_key_is_shown_once_and_works(data_dir: Path):
     at = open_page("pages/account.py", user="ann", roles=["employee"]).run()
     assert not at.exception
+    assert any("base URL `https://desk.example.com/v1`" in c.value for c in at.caption)
     at = create_on_page(at, "ticket bot", ["read", "upload"])
     assert not at.exception and not at.error
     [code] = at.code
