@@ -34,6 +34,13 @@ class Caller:
             return self.me
         return UserDesk(self.me.desk, self.me.user, role=role, channel=CHANNEL)
 
+    def asking(self, role: str | None = None) -> UserDesk:
+        """The user asking or searching as in the web app's chat: one of their roles must give
+        the chat page (PermissionDeniedError, audited, otherwise)."""
+        me = self.as_role(role)
+        me.require("chat")
+        return me
+
     def require(self, scope: Scope) -> None:
         if not self.key.allows(scope):
             raise ApiError(

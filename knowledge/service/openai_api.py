@@ -62,6 +62,9 @@ CHAT_ERRORS = _errors(
 
 
 def model_ids(me: UserDesk) -> list[str]:
+    """The personas the user may ask in: none unless their roles give the chat page."""
+    if not me.may_open("chat"):
+        return []
     return [MODEL] + [f"{MODEL}:{role.name}" for role in me.access.roles]
 
 
@@ -69,7 +72,7 @@ def persona_desk(caller: Caller, model: str) -> UserDesk:
     """The user asking in the persona ``model`` names; a role that is not theirs is "not
     found", like a model that does not exist (which roles exist is not told)."""
     if model == MODEL:
-        return caller.me
+        return caller.asking()
     role = model.removeprefix(f"{MODEL}:") if model.startswith(f"{MODEL}:") else None
     if role is None or caller.me.access.role(role) is None:
         raise ApiError(
@@ -78,7 +81,7 @@ def persona_desk(caller: Caller, model: str) -> UserDesk:
             "invalid_request_error",
             "model_not_found",
         )
-    return caller.as_role(role)
+    return caller.asking(role)
 
 
 @router.get("/models", summary="The personas this key may ask in", responses=KEY_ERRORS)

@@ -154,10 +154,21 @@ def test_a_question_the_documents_do_not_answer_is_an_ordinary_answer(ada: OpenA
     assert completion.choices[0].message.content
 
 
-def test_a_user_without_roles_gets_abstentions_not_errors(served: Served):
-    completion = ask(client(served, served.key(NOBODY)), TURBINE)
-    assert completion.kdesk["abstained"] is True and completion.citations == []
-    assert "400 operating hours" not in completion.choices[0].message.content
+def test_asking_needs_a_role_that_gives_the_chat_page_as_in_the_web_app(served: Served):
+    """A role that may read collections for analytics only does not ask or search through the
+    API either; a user without roles neither."""
+    role = Role("api-auditor", pages=("analytics",), collections=(ENGINEERING.library,))
+    served.desk.roles.save(role, "test")
+    served.desk.accounts.add("api-auditor", [role.name], "test", password=PASSWORD)
+    for user in ("api-auditor", NOBODY):
+        secret = served.key(user)
+        with pytest.raises(openai.PermissionDeniedError, match="do not give access"):
+            ask(client(served, secret), TURBINE)
+        assert model_names(served, user) == set()
+        with served.client(secret) as http:
+            assert http.post("/api/search", json={"query": TURBINE}).status_code == 403
+    denied = served.desk.audit.events(AuditQuery(actor="api-auditor", outcome="denied"))
+    assert {e.target for e in denied} == {"page:chat"} and denied[0].channel == "api"
 
 
 # History -------------------------------------------------------------------------------------
@@ -234,8 +245,8 @@ def model_names(served: Served, user: str) -> set[str]:
 def test_the_models_are_the_personas_of_the_keys_user(served: Served):
     assert model_names(served, BOTH) == {"kdesk", "kdesk:engineer", "kdesk:controller"}
     assert model_names(served, ENGINEERING.user) == {"kdesk", "kdesk:engineer"}
-    assert model_names(served, NOBODY) == {"kdesk"}
-    with served.client(served.key(NOBODY)) as http:
+    assert model_names(served, NOBODY) == set()
+    with served.client(served.key(ENGINEERING.user)) as http:
         listed = http.get("/v1/models").json()
     assert listed["object"] == "list"
     assert set(listed["data"][0]) == {"id", "object", "created", "owned_by"}
