@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# Knowledge Desk: one image for the app, `kdesk worker` and the Chroma server (`chroma run`, from
-# the same chromadb package as the client, so their versions match). docs/deploy.md explains it.
+# Knowledge Desk: one image for the app, the API (`kdesk serve`), `kdesk worker` and the Chroma
+# server (`chroma run`, from the same chromadb package as the client, so their versions match).
+# docs/deploy.md explains it.
 #
 #   docker build -t knowledge-desk:local .
 #
@@ -78,8 +79,9 @@ assert g().is_file(), g()" \
 
 # No VOLUME here (it would add an anonymous volume to every container of this image, Chroma's
 # and the worker's too): mount one at /data, as docker-compose.yml does (`-v kdesk-data:/data`).
-# 8501: Streamlit; 9108: Prometheus /metrics when KDESK_METRICS_PORT=9108; 8000: `chroma run`
-EXPOSE 8501 9108 8000
+# 8501: Streamlit; 8100: the API (`kdesk serve`, docs/api.md); 9108: Prometheus /metrics when
+# KDESK_METRICS_PORT=9108; 8000: `chroma run`
+EXPOSE 8501 8100 9108 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"]

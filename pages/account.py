@@ -1,8 +1,9 @@
-"""Account: who you are signed in as, what your roles allow, your password, signing out."""
+"""Account: who you are signed in as, what your roles allow, your password, your API keys,
+signing out."""
 
 import streamlit as st
 
-from pages import auth, sign_in
+from pages import api_keys, auth, sign_in
 from pages.shared import page_desk
 
 me = page_desk(None)  # every signed-in user
@@ -32,4 +33,5 @@ if account is not None and account.auth == "local":
     if sign_in.password_form(me.desk, me.user):
         st.success("Your password was changed.")
 
+api_keys.own_keys(me)
 st.button("Sign out", icon="🚪", key="account_sign_out", on_click=auth.sign_out, args=(me.desk,))

@@ -1,4 +1,5 @@
-"""Admin: user accounts (add, unlock, reset a password, remove) and the audit log."""
+"""Admin: user accounts (add, unlock, reset a password, remove), the audit log, everyone's API
+keys."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,11 +8,12 @@ import streamlit as st
 
 from knowledge.access.audit import AUDIT_ACTIONS, AuditQuery, audit_csv, audit_rows
 from knowledge.core.errors import KdeskError
+from pages import api_keys
 from pages.shared import page_desk
 
 me = page_desk("admin")
 st.title("🔐 Admin")
-users_tab, audit_tab = st.tabs(["Users", "Audit log"])
+users_tab, audit_tab, keys_tab = st.tabs(["Users", "Audit log", "API keys"])
 
 
 def run(action, *args: object) -> tuple[bool, object]:  # type: ignore[no-untyped-def]
@@ -84,3 +86,6 @@ with audit_tab:
     st.download_button(
         "Export (CSV)", audit_csv(events), "kdesk-audit.csv", "text/csv", icon="⬇️", key="audit_csv"
     )
+
+with keys_tab:
+    api_keys.everyone_keys(me)

@@ -353,7 +353,17 @@ def run_bench(settings: Settings, quick: bool = False) -> dict[str, object]:
         "formats": _bench_formats(quick),
         "tools": _bench_tools(quick),
         "answer_cache": _bench_cache(settings) if not quick else {"skipped": "quick run"},
+        "api": _bench_api(settings, desk.embedder, quick),
     }
+
+
+def _bench_api(settings: Settings, embedder: Embedder, quick: bool) -> dict[str, object]:
+    from knowledge.evaluation.api_bench import bench_api
+
+    try:
+        return bench_api(settings, embedder, quick=quick)
+    except Exception as exc:  # noqa: BLE001 - a busy port must not hide the other figures
+        return {"error": str(exc)}
 
 
 def _bench_formats(quick: bool) -> list[dict[str, object]]:

@@ -26,8 +26,18 @@ INTERNAL = {
     "chroma": 8000,
     "ollama": 11434,
 }
-DESK_SERVICES = ("app", "worker", "migrate")  # run the desk, with its settings
-LONG_RUNNING = ("app", "worker", "postgres", "redis", "chroma", "ollama", "prometheus", "grafana")
+DESK_SERVICES = ("app", "api", "worker", "migrate")  # run the desk, with its settings
+LONG_RUNNING = (
+    "app",
+    "api",
+    "worker",
+    "postgres",
+    "redis",
+    "chroma",
+    "ollama",
+    "prometheus",
+    "grafana",
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +172,29 @@ def test_migrations_run_once_before_the_replicas(services: dict[str, Any]) -> No
     assert services["app"]["command"] == ["app"]
 
 
+def test_the_api_serves_inside_the_network_behind_the_proxy(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("KDESK_"):
+            monkeypatch.delenv(key)
+    api = services["api"]
+    for key, value in compose.environment(api).items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert api["command"] == ["kdesk", "serve"] and settings.api_host == "0.0.0.0"
+    assert [int(port) for port in api["expose"]] == [settings.api_port, settings.metrics_port]
+    assert any(f":{settings.api_port}/health" in part for part in api["healthcheck"]["test"])
+    # citations link to where clients reach the API: through the proxy
+    assert settings.api_url == "http://localhost:8080"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "api" in services["proxy"]["depends_on"]
+
+
 def test_no_database_or_queue_port_reaches_the_host(services: dict[str, Any]) -> None:
-    for name in (*INTERNAL, "worker", "migrate"):
+    for name in (*INTERNAL, "api", "worker", "migrate"):
         assert compose.published_container_ports(services[name]) == [], name
     for name, spec in services.items():
         published = set(compose.published_container_ports(spec))

@@ -45,8 +45,8 @@ def test_haproxy_accepts_the_config() -> None:
     assert "Configuration file is valid" in output
     assert "[ALERT]" not in output
     warnings = [line for line in output.splitlines() if "[WARNING]" in line]
-    offline = "could not resolve address 'app'"
-    assert all(offline in line for line in warnings), warnings
+    offline = ("could not resolve address 'app'", "could not resolve address 'api'")
+    assert all(any(o in line for o in offline) for line in warnings), warnings
 
 
 def test_haproxy_check_rejects_a_broken_config(tmp_path: Path) -> None:
@@ -75,6 +75,26 @@ def test_sticky_websocket_backend_found_through_docker_dns() -> None:
     # a websocket lives on as a tunnel after the upgrade
     assert any(re.fullmatch(r"timeout tunnel \d+[smh]", line) for line in config["defaults"])
     assert "nameserver docker_dns 127.0.0.11:53" in config["resolvers docker"]
+
+
+def test_the_api_paths_go_to_the_api_service_without_stickiness() -> None:
+    config = sections(CONFIG.read_text())
+    frontend = config["frontend http"]
+    acls = [line.split()[2:] for line in frontend if line.startswith("acl api_path ")]
+    assert {"path_beg", "/v1/", "/api/", "/mcp/"} <= set(acls[0])
+    assert {"path", "/mcp", "/docs", "/redoc", "/openapi.json"} <= set(acls[1])
+    assert "use_backend kdesk_api if api_path" in frontend
+    assert "default_backend kdesk_app" in frontend
+    backend = config["backend kdesk_api"]
+    assert not any(line.startswith("cookie ") for line in backend), "each request has its key"
+    assert "option httpchk GET /health" in backend
+    template = next(line for line in backend if line.startswith("server-template "))
+    _, _, _, address, *options = template.split()
+    host, port = address.split(":")
+    services = compose.load()["services"]
+    assert host == "api" and services["api"]["command"] == ["kdesk", "serve"]
+    assert int(port) == int(compose.environment(services["api"])["KDESK_API_PORT"])
+    assert options[options.index("resolvers") + 1] == "docker"
 
 
 def test_the_proxy_listens_where_compose_publishes() -> None:

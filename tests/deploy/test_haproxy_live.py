@@ -30,10 +30,13 @@ from tests.postgres import free_port
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 REPLICAS = ("127.0.0.2", "127.0.0.3")  # loopback addresses: every 127/8 address is local
+API = "127.0.0.4"  # the API service's one replica (`kdesk serve`)
+RECORDS = {"app": REPLICAS, "api": (API,)}
 
 
 class DnsHandler(socketserver.BaseRequestHandler):
-    """Answers A queries for `app` with the replicas' addresses; anything else: no records."""
+    """Answers A queries for `app` with the replicas' addresses and for `api` with the API's;
+    anything else: no records."""
 
     def handle(self) -> None:
         data, sock = self.request
@@ -47,11 +50,12 @@ class DnsHandler(socketserver.BaseRequestHandler):
         question = data[12 : end + 5]
         answers = b""
         count = 0
-        if ".".join(labels).lower() == "app" and qtype == 1:
-            for address in REPLICAS:
+        name = ".".join(labels).lower()
+        if qtype == 1:
+            for address in RECORDS.get(name, ()):
                 answers += struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton(address)
                 count += 1
-        rcode = 0 if ".".join(labels).lower() == "app" else 3  # NXDOMAIN
+        rcode = 0 if name in RECORDS else 3  # NXDOMAIN
         header = struct.pack("!HHHHHH", ident, 0x8180 | rcode, questions, count, 0, 0)
         sock.sendto(header + question + answers, self.client_address)
 
@@ -77,7 +81,7 @@ def replica_handler(name: str) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            body = b"ok" if self.path == "/_stcore/health" else name.encode()
+            body = b"ok" if self.path in ("/_stcore/health", "/health") else name.encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -104,11 +108,11 @@ class Proxy:
         self.port = port
         self.replicas = replicas
 
-    def get(self, cookie: str | None = None) -> tuple[str, str | None]:
+    def get(self, cookie: str | None = None, path: str = "/") -> tuple[str, str | None]:
         """(which replica answered, the Set-Cookie header)"""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request("GET", "/", headers={"Cookie": cookie} if cookie else {})
+            connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
             response = connection.getresponse()
             body = response.read().decode()
             assert response.status == 200, (response.status, body)
@@ -119,7 +123,7 @@ class Proxy:
 
 def no_port_rewrites_missed(config: str) -> None:
     lines = [line.split("#", 1)[0] for line in config.splitlines()]
-    for docker_only in ("127.0.0.11", ":8080", ":8404", ":8501"):
+    for docker_only in ("127.0.0.11", ":8080", ":8404", ":8501", ":8100"):
         assert not any(docker_only in line for line in lines), docker_only
 
 
@@ -140,12 +144,16 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             pytest.skip(f"cannot listen on {address}: {exc}")
         serve(server)
         replicas[f"replica-{index}"] = server
+    api_port = free_port()
+    api = QuietHTTPServer((API, api_port), replica_handler("api"))
+    serve(api)
     http_port, stats_port = free_port(), free_port()
     config = CONFIG.read_text()
     config = config.replace("127.0.0.11:53", f"127.0.0.1:{dns.server_address[1]}")
     config = config.replace("bind :8080", f"bind 127.0.0.1:{http_port}")
     config = config.replace("bind :8404", f"bind 127.0.0.1:{stats_port}")
     config = config.replace("app:8501", f"app:{app_port}")
+    config = config.replace("api:8100", f"api:{api_port}")
     no_port_rewrites_missed(config)
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)
@@ -167,7 +175,7 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             process.kill()
             process.wait()
         dns.shutdown()
-        for server in replicas.values():
+        for server in [*replicas.values(), api]:
             server.shutdown()
             server.server_close()
 
@@ -248,3 +256,20 @@ def test_a_browser_moves_on_when_its_replica_is_down(proxy: Proxy) -> None:
     proxy.replicas[replica].server_close()
     (other,) = set(proxy.replicas) - {replica}
     assert proxy.get(cookie)[0] == other
+
+
+def test_the_api_paths_go_to_the_api_service(proxy: Proxy) -> None:
+    deadline = time.monotonic() + 30
+    while True:  # until the resolvers filled the API's slot
+        try:
+            if proxy.get(path="/v1/models")[0] == "api":
+                break
+        except (OSError, AssertionError, http.client.HTTPException):
+            pass
+        assert time.monotonic() < deadline, "haproxy did not reach the API"
+        time.sleep(0.3)
+    for path in ("/v1/chat/completions", "/api/search", "/mcp", "/mcp/", "/docs", "/openapi.json"):
+        answered, set_cookie = proxy.get(path=path)
+        assert answered == "api" and set_cookie is None, path  # no stickiness for the API
+    for path in ("/", "/apiary", "/v1", "/static/app.js"):
+        assert proxy.get(path=path)[0] in proxy.replicas, path

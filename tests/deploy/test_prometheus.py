@@ -117,7 +117,7 @@ def test_scrape_jobs_find_the_compose_services() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     services = compose.load()["services"]
-    for job, service in (("kdesk-app", "app"), ("kdesk-worker", "worker")):
+    for job, service in (("kdesk-app", "app"), ("kdesk-api", "api"), ("kdesk-worker", "worker")):
         (sd,) = jobs[job]["dns_sd_configs"]
         assert sd["names"] == [service] and sd["type"] == "A"
         port = int(compose.environment(services[service])["KDESK_METRICS_PORT"])

@@ -69,6 +69,9 @@ def test_app_replicas_are_one_instance_per_port() -> None:
     worker = unit("kdesk-worker.service")
     assert worker["Service"]["ExecStart"].endswith("kdesk worker")
     assert "kdesk-migrate.service" in worker["Unit"]["After"]
+    api = unit("kdesk-api.service")
+    assert api["Service"]["ExecStart"].endswith("kdesk serve") and api["Service"]["User"] != "root"
+    assert "kdesk-migrate.service" in api["Unit"]["Requires"]
 
 
 def test_the_env_example_holds_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
