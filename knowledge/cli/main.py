@@ -17,6 +17,7 @@ from knowledge.cli.db import add_db_commands
 from knowledge.cli.evaluation import add_eval_commands
 from knowledge.cli.jobs import add_job_commands
 from knowledge.cli.keys import add_key_commands
+from knowledge.cli.mcp import add_mcp_commands
 from knowledge.cli.service import add_service_commands
 from knowledge.cli.sync import add_sync_commands
 from knowledge.cli.tools import add_tool_commands
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_commands(sub)
     add_service_commands(sub)
     add_key_commands(sub)
+    add_mcp_commands(sub)
     return parser
 
 
