@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from knowledge.core.db import utc_now
 from tests.leaks import (
+    BOTH,
     ENGINEERING,
     FINANCE,
     SIDES,
@@ -80,11 +81,19 @@ def stdio_environment(served: Served, secret: str | None) -> dict[str, str]:
     return env
 
 
-def over_stdio(served: Served, secret: str, work: Work[T], cwd: Path) -> T:
+def over_stdio(
+    served: Served, secret: str, work: Work[T], cwd: Path, *, key_file: bool = False
+) -> T:
+    """`kdesk mcp` as a subprocess, the key in KDESK_API_KEY (or in a --key-file)."""
+    args = ["-m", "knowledge.cli.main", "mcp"]
+    if key_file:
+        path = cwd / "mcp.key"
+        path.write_text(secret + "\n")
+        args += ["--key-file", str(path)]
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "knowledge.cli.main", "mcp"],
-        env=stdio_environment(served, secret),
+        args=args,
+        env=stdio_environment(served, None if key_file else secret),
         cwd=cwd,
     )
 
@@ -209,7 +218,11 @@ def foreign_chunk_ids(served: Served, side: Side) -> list[str]:
     return ids
 
 
-def leak_check(served: Served, side: Side, n: int) -> Work[list[str]]:
+def leak_check(served: Served, side: Side, n: int, *, counter: bool = False) -> Work[list[str]]:
+    """Questions of ``side`` through search_knowledge and ask, the other side's collections
+    asked for by name, documents listed, the other side's passages and pages asked for: what
+    of the other side came back (``counter``: the caller may read both, refusals not checked)."""
+
     async def work(session: ClientSession) -> list[str]:
         leaks: list[str] = []
         for question in sample(side, n):
@@ -230,16 +243,19 @@ def leak_check(served: Served, side: Side, n: int) -> Work[list[str]]:
                 query=question,
                 collections=list(other(side).collections),
             )
-            assert asked_theirs["passages"] == [], question
+            if not counter:
+                assert asked_theirs["passages"] == [], question
         listed = await call(session, "list_documents")
         leaks += [
             f"listed {d['document']}"
             for d in listed["documents"]
             if d["doc_id"] not in served.doc_ids[side.user]
         ]
+        if counter:
+            return leaks
         for chunk_id in foreign_chunk_ids(served, side)[:: max(1, n // 4)]:
             message = await refusal(session, "get_passage", chunk_id=chunk_id)
-            assert message == f"No passage with id {chunk_id}.", message
+            assert message.endswith(f": No passage with id {chunk_id}."), message
         foreign_doc = sorted(served.doc_ids[other(side).user])[0]
         assert "No document" in await refusal(session, "get_passage", doc_id=foreign_doc, page=1)
         return leaks
@@ -264,6 +280,14 @@ def test_http_leaks_nothing_between_the_sides(served: Served):
     for side in SIDES:
         leaks += over_http(served, served.key(side.user), leak_check(served, side, HTTP_QUESTIONS))
     assert not leaks, f"{len(leaks)} leaks, e.g. {leaks[:5]}"
+
+
+def test_http_the_leak_check_sees_what_a_user_of_both_sides_reads(served: Served):
+    """The counter-check: with the key of carla (both roles) the same check finds the other
+    side's passages, citations and documents, so its silence above means something."""
+    leaks = over_http(served, served.key(BOTH), leak_check(served, ENGINEERING, 8, counter=True))
+    assert any("Finance" in leak for leak in leaks), leaks[:5]
+    assert any("listed" in leak for leak in leaks)
 
 
 INITIALIZE = {
@@ -354,7 +378,7 @@ def test_stdio_serves_the_tools_as_the_keys_user(served: Served, workdir: Path):
     assert not leaks, leaks[:5]
 
 
-def test_stdio_leaks_nothing_and_stops_when_the_key_is_revoked(served: Served, workdir: Path):
+def test_stdio_with_a_key_file_leaks_nothing_and_stops_once_revoked(served: Served, workdir: Path):
     secret = served.key(FINANCE.user)
 
     async def work(session: ClientSession) -> tuple[list[str], str]:
@@ -363,7 +387,7 @@ def test_stdio_leaks_nothing_and_stops_when_the_key_is_revoked(served: Served, w
         served.desk.api_keys.revoke(key.key_id, FINANCE.user)
         return leaks, await refusal(session, "search_knowledge", query="Bellwether")
 
-    leaks, message = over_stdio(served, secret, work, workdir)
+    leaks, message = over_stdio(served, secret, work, workdir, key_file=True)
     assert not leaks, leaks[:5]
     assert "revoked" in message
 
