@@ -23,16 +23,20 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from sqlalchemy import text
 
+from knowledge.access.ratelimit import RateLimit
+from knowledge.access.roles import Role
 from knowledge.core.db import utc_now
 from tests.leaks import (
     BOTH,
     ENGINEERING,
     FINANCE,
+    PASSWORD,
     SIDES,
     Side,
     chunk_leaks,
     leaked_text,
     other,
+    probe,
     questions_for,
 )
 from tests.pages.support import MODEL, sources_and_question
@@ -288,6 +292,37 @@ def test_http_the_leak_check_sees_what_a_user_of_both_sides_reads(served: Served
     leaks = over_http(served, served.key(BOTH), leak_check(served, ENGINEERING, 8, counter=True))
     assert any("Finance" in leak for leak in leaks), leaks[:5]
     assert any("listed" in leak for leak in leaks)
+
+
+def test_http_answers_are_recorded_as_the_users_on_the_api_channel(served: Served):
+    async def work(session: ClientSession) -> dict[str, Any]:
+        return await call(session, "ask", question=probe(ENGINEERING.docs[1]))
+
+    answer = over_http(served, served.key(ENGINEERING.user), work)
+    event = served.desk.usage.event(answer["event_id"])
+    assert (event["user"], event["role"], event["channel"]) == ("ada", "engineer", "api")
+    assert event["cited_documents"] == [ENGINEERING.docs[1].file_name]
+
+
+def test_http_a_rate_limited_user_gets_a_clear_tool_error(served: Served):
+    """Its own role and user: the office's users keep their unlimited questions."""
+    role = Role(
+        "mcp-limited",
+        pages=("chat",),
+        collections=(ENGINEERING.library,),
+        rate_limit=RateLimit(requests=1, window_s=600),
+    )
+    served.desk.roles.save(role, "test")
+    served.desk.accounts.add("mcp-limited", [role.name], "test", password=PASSWORD)
+    question = probe(ENGINEERING.docs[0])
+
+    async def work(session: ClientSession) -> str:
+        first = await call(session, "ask", question=question)
+        assert first["citations"]
+        return await refusal(session, "ask", question=question)
+
+    message = over_http(served, served.key("mcp-limited"), work)
+    assert "try again" in message.lower(), message
 
 
 INITIALIZE = {
