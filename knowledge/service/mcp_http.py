@@ -1,13 +1,15 @@
 """The MCP server over Streamable HTTP at ``/mcp`` (knowledge/service/mcp_server.py).
 
 Each HTTP request is authenticated before the SDK sees it: no key, a bad, revoked or expired
-one is a 401 (a key without the read scope a 403) in the API's JSON error shape, and the
+one is a 401 (a key without the read scope a 403) in the API's JSON error shape (also a
+JSON-RPC error, so MCP clients show its message), and the
 caller rides in the request's ASGI scope to the tools. The SDK runs stateless: each request
 stands alone (no MCP session to resume with another key), so a request's identity is simply
 its own key, and a revoked key stops working on the next request."""
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
@@ -15,6 +17,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -50,10 +53,19 @@ class McpEndpoint:
             caller = authenticate(self.desk, bearer_secret(request))
             caller.require("read")  # every tool reads
         except KdeskError as exc:
-            await error_response(exc)(scope, receive, send)
+            await refusal(exc)(scope, receive, send)
             return
         scope[CALLER] = caller
         await self.sessions.handle_request(scope, receive, send)
+
+
+def refusal(exc: KdeskError) -> JSONResponse:
+    """The API's error response, that is also a JSON-RPC error (``jsonrpc`` and ``id`` added):
+    an MCP client then shows its message ("This API key is revoked. …") to its user."""
+    response = error_response(exc)
+    body = {"jsonrpc": "2.0", "id": None, **json.loads(bytes(response.body))}
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"}
+    return JSONResponse(body, response.status_code, headers=headers)
 
 
 def bearer_secret(request: Request) -> str | None:

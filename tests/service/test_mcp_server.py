@@ -21,6 +21,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
 from knowledge.access.ratelimit import RateLimit
@@ -370,8 +371,10 @@ def test_http_refuses_missing_wrong_revoked_and_expired_keys(served: Served):
         response = post_initialize(served, secret)
         assert response.status_code == 401, (reason, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
-        error = response.json()["error"]
-        assert error["type"] == "authentication_error" and reason in error["message"]
+        body = response.json()
+        assert body["jsonrpc"] == "2.0" and body["id"] is None
+        assert body["error"]["type"] == "authentication_error", body
+        assert body["error"]["code"] == 401 and reason in body["error"]["message"]
 
 
 def test_http_refuses_a_key_without_the_read_scope(served: Served):
@@ -387,11 +390,11 @@ def test_http_a_key_revoked_mid_session_stops_working(served: Served):
         await call(session, "list_documents")
         key = served.desk.api_keys.authenticate(secret)
         served.desk.api_keys.revoke(key.key_id, FINANCE.user)
-        with pytest.raises(Exception) as refused:  # the HTTP 401 ends the client's request
+        with pytest.raises(MCPError) as refused:  # the 401's body is a JSON-RPC error too
             await session.call_tool("list_documents", {})
         return str(refused.value)
 
-    over_http(served, secret, work)
+    assert "This API key is revoked. Create a new one." in over_http(served, secret, work)
     assert post_initialize(served, secret).status_code == 401
 
 
