@@ -144,7 +144,8 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         try:
-            report["streamable HTTP /mcp"] = over_http(f"http://127.0.0.1:{port}/mcp", secret, calls)
+            url = f"http://127.0.0.1:{port}/mcp"
+            report["streamable HTTP /mcp"] = over_http(url, secret, calls)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
