@@ -83,7 +83,7 @@ class DeskTools:
 
     def search_knowledge(
         self,
-        query: Annotated[str, Field(description="What to look for, in plain words.")],
+        query: Annotated[str, Field(min_length=1, description="What to look for, in plain words.")],
         ctx: Context,
         collections: Collections = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages.")] = 5,
@@ -100,7 +100,7 @@ class DeskTools:
 
     def ask(
         self,
-        question: Annotated[str, Field(description="The question, in plain words.")],
+        question: Annotated[str, Field(min_length=1, description="The question, in plain words.")],
         ctx: Context,
         collections: Collections = None,
     ) -> Annotated[CallToolResult, AskResult]:
