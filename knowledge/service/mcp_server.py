@@ -76,10 +76,18 @@ class DeskTools:
         return self.desk.settings.api_url
 
     def reader(self, ctx: Context) -> UserDesk:
+        """The user, to read documents (as the REST API's document routes)."""
         with tool_errors():
             caller = self.caller_of(ctx)
             caller.require("read")
         return caller.me
+
+    def asker(self, ctx: Context) -> UserDesk:
+        """The user, to search and ask: as in the web app, a role must give the chat page."""
+        with tool_errors():
+            caller = self.caller_of(ctx)
+            caller.require("read")
+            return caller.asking()
 
     def search_knowledge(
         self,
@@ -91,7 +99,7 @@ class DeskTools:
         """Search the company's documents for passages about the query (no model: the
         passages themselves), best first, each with its document, page, location and link.
         Give a passage's chunk_id to get_passage to read its page."""
-        me = self.reader(ctx)
+        me = self.asker(ctx)
         with tool_errors():
             found = me.search(query, collections, k)
         passages = [payloads.passage_json(f, self.api_url) for f in found]
@@ -107,7 +115,7 @@ class DeskTools:
         """Ask the company's documents a question: a grounded answer whose sentences carry
         [n] markers, and the citations they point at (document, page, quoted passage, link).
         abstained is true when the documents do not answer it."""
-        me = self.reader(ctx)
+        me = self.asker(ctx)
         with tool_errors():
             stream = me.ask(question, collections)
             for _ in stream:  # the answer is verified once the text is complete

@@ -92,6 +92,25 @@ def test_http_a_rate_limited_user_gets_a_clear_tool_error(served: Served):
     assert "try again" in message.lower(), message
 
 
+def test_http_searching_and_asking_need_a_role_with_the_chat_page(served: Served):
+    """As in the web app (and the other APIs): a role for analytics only reads the documents
+    list but neither searches nor asks. Its own role and user."""
+    role = Role("mcp-analyst", pages=("analytics",), collections=(ENGINEERING.library,))
+    served.desk.roles.save(role, "test")
+    served.desk.accounts.add("mcp-analyst", [role.name], "test", password=PASSWORD)
+
+    async def work(session: ClientSession) -> tuple[list[str], dict[str, Any]]:
+        refused = [
+            await refusal(session, "search_knowledge", query="Zephyr-9 turbine"),
+            await refusal(session, "ask", question="How often is the Zephyr-9 inspected?"),
+        ]
+        return refused, await call(session, "list_documents")
+
+    refused, listed = over_http(served, served.key("mcp-analyst"), work)
+    assert all("Your roles do not give access to this." in m for m in refused), refused
+    assert {d["collection"] for d in listed["documents"]} == {ENGINEERING.library}
+
+
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
