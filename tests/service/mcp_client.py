@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,9 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from sqlalchemy import text
 
+from knowledge.core.db import utc_now
 from tests.leaks import (
     Side,
     chunk_leaks,
@@ -251,3 +254,12 @@ def leak_check(served: Served, side: Side, n: int, *, counter: bool = False) -> 
         return leaks
 
     return work
+
+
+def expire(served: Served, secret: str) -> None:
+    key = served.desk.api_keys.authenticate(secret)
+    with served.desk.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE api_keys SET expires_at = :past WHERE key_id = :id"),
+            {"past": utc_now() - timedelta(minutes=1), "id": key.key_id},
+        )

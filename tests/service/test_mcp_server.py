@@ -4,18 +4,15 @@ passages, citations or documents, and a missing, wrong, revoked or expired key i
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
-from sqlalchemy import text
 
 from knowledge.access.ratelimit import RateLimit
 from knowledge.access.roles import Role
-from knowledge.core.db import utc_now
 from tests.leaks import (
     BOTH,
     ENGINEERING,
@@ -29,6 +26,7 @@ from tests.service.conftest import Served
 from tests.service.mcp_client import (
     HTTP_QUESTIONS,
     call,
+    expire,
     leak_check,
     over_http,
     refusal,
@@ -129,15 +127,6 @@ def post_initialize(served: Served, secret: str | None) -> httpx.Response:
             "/mcp",
             json=INITIALIZE,
             headers={"Accept": "application/json, text/event-stream"},
-        )
-
-
-def expire(served: Served, secret: str) -> None:
-    key = served.desk.api_keys.authenticate(secret)
-    with served.desk.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE api_keys SET expires_at = :past WHERE key_id = :id"),
-            {"past": utc_now() - timedelta(minutes=1), "id": key.key_id},
         )
 
 

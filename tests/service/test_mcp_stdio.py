@@ -15,6 +15,7 @@ from tests.leaks import ENGINEERING, FINANCE
 from tests.service.conftest import Served
 from tests.service.mcp_client import (
     STDIO_QUESTIONS,
+    expire,
     leak_check,
     over_stdio,
     refusal,
@@ -57,8 +58,11 @@ def test_stdio_with_a_key_file_leaks_nothing_and_stops_once_revoked(served: Serv
 def test_stdio_refuses_to_start_without_a_valid_reading_key(served: Served, workdir: Path):
     revoked = served.key(ENGINEERING.user)
     served.desk.api_keys.revoke(served.desk.api_keys.authenticate(revoked).key_id, "ada")
+    expired = served.key(ENGINEERING.user, expires_days=1)
+    expire(served, expired)
     for secret, reason in (
         (None, "kdesk mcp needs an API key: set KDESK_API_KEY"),
+        (expired, "This API key is expired."),
         ("kdesk_not-a-key", "This API key is not valid."),
         (revoked, "revoked"),
         (served.key(ENGINEERING.user, ("upload",)), "read scope"),
