@@ -5,18 +5,18 @@ their permissions; it refuses to start without a valid key that may read (docs/a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from knowledge.cli import common
 from knowledge.core.errors import KdeskError
+from knowledge.core.settings import load_settings
 
 KEY_VARIABLE = "KDESK_API_KEY"
 
 
 def api_key(key_file: Path | None) -> str:
-    """The key from --key-file, else from KDESK_API_KEY."""
+    """The key from --key-file, else from KDESK_API_KEY (the environment or .env)."""
     if key_file is not None:
         try:
             secret = key_file.read_text(encoding="utf-8").strip()
@@ -25,7 +25,7 @@ def api_key(key_file: Path | None) -> str:
         if not secret:
             raise KdeskError(f"The key file {key_file} is empty.")
         return secret
-    secret = os.environ.get(KEY_VARIABLE, "").strip()
+    secret = load_settings().api_key.get_secret_value().strip()
     if not secret:
         raise KdeskError(
             f"kdesk mcp needs an API key: set {KEY_VARIABLE} or give --key-file "

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from knowledge.core.errors import SettingsError
@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     # the address clients reach the API at, for the links in citations; empty: http://HOST:PORT
     api_public_url: str = ""
     api_key_days: int = Field(90, ge=0, le=3650, description="a new key's expiry; 0: never")
+    api_key: SecretStr = SecretStr("")  # the key `kdesk mcp` acts with; the desk never uses it
 
     # External tools (docs/mcp.md): MCP servers and webhooks admins configure in one file
     tools_file: Path | None = None  # empty: data_dir/tools.toml (or tools.json) when it exists
