@@ -11,8 +11,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from knowledge.service.app import serve
 
     desk = common.open_desk()
+    given = {"api_host": args.host, "api_port": args.port}
+    if any(given.values()):  # the citations' links name the address actually served
+        update = {name: value for name, value in given.items() if value}
+        desk.settings = desk.settings.model_copy(update=update)
     s = desk.settings
-    host, port = args.host or s.api_host, args.port or s.api_port
+    host, port = s.api_host, s.api_port
     print(f"Knowledge Desk API on http://{host}:{port} (docs: http://{host}:{port}/docs)")
     serve(desk, host, port, log_level=s.log_level.lower())
     return 0
