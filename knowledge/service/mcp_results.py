@@ -9,53 +9,7 @@ from datetime import datetime
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-
-class Place(BaseModel):
-    """Where a passage is: its document, page, and the API links that open them."""
-
-    document: str = Field(description="The document's file name.")
-    doc_id: str
-    collection: str
-    title: str
-    page: int = Field(description="The page (slide, section) number, 1-based.")
-    location: str = Field(description='How a citation names the page: "p. 3", "slide 2", ...')
-    ocr: bool = Field(description="Whether the page's text was read from its image.")
-    link: str = Field(description="The page in the API (the same key opens it).")
-    original: str = Field(description="The original file in the API, opened at the page.")
-
-
-class Passage(Place):
-    chunk_id: str = Field(description="Give it to get_passage for the passage's whole page.")
-    page_end: int
-    headings: list[str]
-    text: str
-    score: float = Field(description="Relevance, higher is better.")
-
-
-class Citation(Place):
-    n: int = Field(description="The [n] marker in the answer that cites this.")
-    passage: str = Field(description="The cited words.")
-    score: float
-
-
-class SearchResult(BaseModel):
-    query: str
-    passages: list[Passage]
-
-
-class AskResult(BaseModel):
-    answer: str = Field(description="The grounded answer, with [n] markers for its citations.")
-    abstained: bool = Field(description="True when the documents do not answer the question.")
-    evidence: str
-    citations: list[Citation]
-    model: str
-    route: str
-    cached: bool
-    event_id: str | None
-    error: str | None
-    notes: list[str]
-    compliance: str | None = Field(description="rephrased or refused: the role's rules applied")
-    latency_ms: float
+from knowledge.service.payloads import AnswerBody, SearchResults
 
 
 class Document(BaseModel):
@@ -95,7 +49,7 @@ def result(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def search_text(found: SearchResult) -> str:
+def search_text(found: SearchResults) -> str:
     if not found.passages:
         return f"No passage you may read matches {found.query!r}."
     lines = []
@@ -106,7 +60,7 @@ def search_text(found: SearchResult) -> str:
     return "\n".join(lines).rstrip()
 
 
-def ask_text(answer: AskResult) -> str:
+def ask_text(answer: AnswerBody) -> str:
     lines = [answer.answer]
     if answer.error:
         lines.append(f"\nModel error: {answer.error}")

@@ -26,17 +26,16 @@ from knowledge.search.viewer import page_text
 from knowledge.service import payloads
 from knowledge.service.auth import Caller
 from knowledge.service.mcp_results import (
-    AskResult,
     Document,
     DocumentList,
     PageText,
-    SearchResult,
     ask_text,
     documents_text,
     result,
     search_text,
 )
 from knowledge.service.mcp_results import page_text as page_rendering
+from knowledge.service.payloads import AnswerBody, SearchResults
 
 CallerOf = Callable[[Context], Caller]  # who is calling, for each tool call
 
@@ -95,7 +94,7 @@ class DeskTools:
         ctx: Context,
         collections: Collections = None,
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages.")] = 5,
-    ) -> Annotated[CallToolResult, SearchResult]:
+    ) -> Annotated[CallToolResult, SearchResults]:
         """Search the company's documents for passages about the query (no model: the
         passages themselves), best first, each with its document, page, location and link.
         Give a passage's chunk_id to get_passage to read its page."""
@@ -103,7 +102,7 @@ class DeskTools:
         with tool_errors():
             found = me.search(query, collections, k)
         passages = [payloads.passage_json(f, self.api_url) for f in found]
-        shaped = SearchResult.model_validate({"query": query, "passages": passages})
+        shaped = SearchResults.model_validate({"query": query, "passages": passages})
         return result(shaped, search_text(shaped))
 
     def ask(
@@ -111,7 +110,7 @@ class DeskTools:
         question: Annotated[str, Field(min_length=1, description="The question, in plain words.")],
         ctx: Context,
         collections: Collections = None,
-    ) -> Annotated[CallToolResult, AskResult]:
+    ) -> Annotated[CallToolResult, AnswerBody]:
         """Ask the company's documents a question: a grounded answer whose sentences carry
         [n] markers, and the citations they point at (document, page, quoted passage, link).
         abstained is true when the documents do not answer it."""
@@ -120,7 +119,7 @@ class DeskTools:
             stream = me.ask(question, collections)
             for _ in stream:  # the answer is verified once the text is complete
                 pass
-        shaped = AskResult.model_validate(payloads.answer_json(stream.answer, self.api_url))
+        shaped = AnswerBody.model_validate(payloads.answer_json(stream.answer, self.api_url))
         return result(shaped, ask_text(shaped))
 
     def list_documents(

@@ -1,4 +1,5 @@
-"""The desk's objects as the JSON every API speaks (OpenAI extension field, REST, MCP): one
+"""The desk's objects as the JSON every API speaks (OpenAI extension field, REST, MCP), and the
+pydantic models that document it (the REST responses, the MCP tools' output schemas): one
 place, so a citation looks the same wherever it is read. Links point at the API's own page
 view of the cited page (``GET /api/documents/{doc_id}/pages/{page}``) and the original file
 opened at that page; both need the same key."""
@@ -8,19 +9,21 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from knowledge.core.types import Answer, Chunk, Citation, ScoredChunk
+from pydantic import BaseModel, Field
+
+from knowledge.core import types
 
 
 def page_link(api_url: str, doc_id: str, page: int) -> str:
     return f"{api_url}/api/documents/{quote(doc_id)}/pages/{page}"
 
 
-def original_link(api_url: str, chunk: Chunk, page: int) -> str:
+def original_link(api_url: str, chunk: types.Chunk, page: int) -> str:
     fragment = f"#page={page}" if chunk.media_type == "application/pdf" else ""
     return f"{api_url}/api/documents/{quote(chunk.doc_id)}/original{fragment}"
 
 
-def place(chunk: Chunk, page: int, api_url: str) -> dict[str, Any]:
+def place(chunk: types.Chunk, page: int, api_url: str) -> dict[str, Any]:
     """Where a passage is: its document, page and the links that open them."""
     return {
         "document": chunk.file_name,
@@ -35,7 +38,7 @@ def place(chunk: Chunk, page: int, api_url: str) -> dict[str, Any]:
     }
 
 
-def citation_json(citation: Citation, api_url: str) -> dict[str, Any]:
+def citation_json(citation: types.Citation, api_url: str) -> dict[str, Any]:
     return {
         "n": citation.n,
         **place(citation.chunk, citation.page, api_url),
@@ -44,7 +47,7 @@ def citation_json(citation: Citation, api_url: str) -> dict[str, Any]:
     }
 
 
-def passage_json(found: ScoredChunk, api_url: str) -> dict[str, Any]:
+def passage_json(found: types.ScoredChunk, api_url: str) -> dict[str, Any]:
     """A search result: the whole passage (chunk) with its place and score."""
     chunk = found.chunk
     return {
@@ -57,7 +60,7 @@ def passage_json(found: ScoredChunk, api_url: str) -> dict[str, Any]:
     }
 
 
-def answer_json(answer: Answer, api_url: str) -> dict[str, Any]:
+def answer_json(answer: types.Answer, api_url: str) -> dict[str, Any]:
     """Everything a client needs to show an answer: its text with [n] markers, whether the
     desk abstained, the citations, and how it was made."""
     return {
@@ -74,3 +77,54 @@ def answer_json(answer: Answer, api_url: str) -> dict[str, Any]:
         "compliance": answer.compliance,
         "latency_ms": round(answer.total_ms, 1),
     }
+
+
+# The models of that JSON ------------------------------------------------------------------
+
+
+class Place(BaseModel):
+    """Where a passage is: its document, page, and the API links that open them."""
+
+    document: str = Field(description="The document's file name.")
+    doc_id: str
+    collection: str
+    title: str
+    page: int = Field(description="The page (slide, section) number, 1-based.")
+    location: str = Field(description='How a citation names the page: "p. 3", "slide 2", ...')
+    ocr: bool = Field(description="Whether the page's text was read from its image.")
+    link: str = Field(description="The page in the API (the same key opens it).")
+    original: str = Field(description="The original file in the API, opened at the page.")
+
+
+class Passage(Place):
+    chunk_id: str = Field(description="Give it to get_passage for the passage's whole page.")
+    page_end: int
+    headings: list[str]
+    text: str
+    score: float = Field(description="Relevance, higher is better.")
+
+
+class Citation(Place):
+    n: int = Field(description="The [n] marker in the answer that cites this.")
+    passage: str = Field(description="The cited words.")
+    score: float
+
+
+class SearchResults(BaseModel):
+    query: str
+    passages: list[Passage]
+
+
+class AnswerBody(BaseModel):
+    answer: str = Field(description="The grounded answer, with [n] markers for its citations.")
+    abstained: bool = Field(description="True when the documents do not answer the question.")
+    evidence: str
+    citations: list[Citation]
+    model: str
+    route: str
+    cached: bool
+    event_id: str | None = Field(description="Its usage event: give it to POST /api/feedback.")
+    error: str | None
+    notes: list[str]
+    compliance: str | None = Field(description="rephrased or refused: the role's rules applied")
+    latency_ms: float

@@ -17,16 +17,14 @@ from knowledge.core.types import AnswerStream
 from knowledge.service import rest_documents, rest_jobs
 from knowledge.service.auth import Reader, desk_of
 from knowledge.service.errors import error_response
-from knowledge.service.payloads import answer_json, passage_json
+from knowledge.service.payloads import AnswerBody, SearchResults, answer_json, passage_json
 from knowledge.service.rest_models import (
-    AnswerBody,
     AskRequest,
     Collections,
     Day,
     Feedback,
     FeedbackRequest,
     SearchRequest,
-    SearchResults,
     UsageSummary,
     errors,
 )

@@ -1,6 +1,6 @@
 """The REST API's bodies as pydantic models, so the OpenAPI schema documents every field.
-The response models mirror knowledge/service/payloads.py, the one JSON shape of answers,
-citations and passages (tests/service/test_rest_properties.py checks the two agree)."""
+Answers, citations and passages are knowledge/service/payloads.py's models, shared with the
+MCP server (tests/service/test_rest_properties.py checks they match the JSON built there)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from knowledge.search.filters import SearchFilter
+from knowledge.service.payloads import Place
 
 
 def _iso_day(value: object) -> object:
@@ -82,52 +83,6 @@ class FeedbackRequest(Strict):
 
 
 # Responses -------------------------------------------------------------------------------------
-
-
-class Place(BaseModel):
-    document: str = Field(description="the file name")
-    doc_id: str
-    collection: str
-    title: str
-    page: int
-    location: str = Field(description='how to cite it: "page 3", "slide 2", ...')
-    ocr: bool = Field(description="the page's text was read from its image")
-    link: str = Field(description="the page view (GET, same key)")
-    original: str = Field(description="the original file (GET, same key)")
-
-
-class Passage(Place):
-    chunk_id: str
-    page_end: int
-    headings: list[str]
-    text: str
-    score: float
-
-
-class Citation(Place):
-    n: int = Field(description="the [n] marker in the answer")
-    passage: str = Field(description="the cited sentences")
-    score: float
-
-
-class AnswerBody(BaseModel):
-    answer: str = Field(description="the text, with [n] citation markers")
-    abstained: bool = Field(description="the documents do not answer it")
-    evidence: str
-    citations: list[Citation]
-    model: str
-    route: str
-    cached: bool
-    event_id: str | None = Field(description="for feedback (POST /api/feedback)")
-    error: str | None
-    notes: list[str]
-    compliance: str | None
-    latency_ms: float
-
-
-class SearchResults(BaseModel):
-    query: str
-    passages: list[Passage]
 
 
 class Document(BaseModel):

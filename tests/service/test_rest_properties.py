@@ -25,8 +25,7 @@ from knowledge.access.roles import Role
 from knowledge.core.settings import Settings
 from knowledge.desk.root import Desk
 from knowledge.service.app import create_app
-from knowledge.service.payloads import answer_json, passage_json
-from knowledge.service.rest_models import AnswerBody, Passage
+from knowledge.service.payloads import AnswerBody, Passage, answer_json, passage_json
 from tests.leaks import ENGINEERING, PASSWORD
 from tests.service.conftest import Served
 
