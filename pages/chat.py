@@ -9,6 +9,7 @@ from knowledge.tools.turns import ToolTurn
 from pages.answers import render_answer
 from pages.conversation_list import conversation_sidebar, current_history, keep
 from pages.shared import page_desk
+from pages.source_link import open_linked_source
 from pages.tool_turns import render_turn
 
 me = page_desk("chat")
@@ -40,6 +41,7 @@ with st.sidebar:
     conversation_sidebar(me)
 
 history = current_history(me)
+open_linked_source(me)  # a citation's web link from the API: /?source=<doc id>&page=<n>
 if not collections and me.may_open("knowledge"):
     st.info("The knowledge base is empty. Upload PDFs on the **Knowledge** page first.")
 elif not collections:

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8100, ge=1, le=65535)
     # the address clients reach the API at, for the links in citations; empty: http://HOST:PORT
     api_public_url: str = ""
+    # where people reach the web app: citations' web links open the page in its viewer
+    app_url: str = "http://localhost:8501"
     api_key_days: int = Field(90, ge=0, le=3650, description="a new key's expiry; 0: never")
     api_key: SecretStr = SecretStr("")  # the key `kdesk mcp` acts with; the desk never uses it
 

@@ -23,7 +23,7 @@ from pydantic import (
 from knowledge.assistant.personas import Turn
 from knowledge.core.types import Answer
 from knowledge.service.errors import ApiError
-from knowledge.service.payloads import citation_json
+from knowledge.service.payloads import Links, citation_json
 
 MODEL = "kdesk"  # the user's first role; "kdesk:<role>" one of their roles
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -206,12 +206,12 @@ def kdesk_info(answer: Answer) -> KdeskInfo:
     )
 
 
-def citations(answer: Answer, api_url: str) -> list[dict[str, Any]]:
-    return [citation_json(c, api_url) for c in answer.citations]
+def citations(answer: Answer, links: Links) -> list[dict[str, Any]]:
+    return [citation_json(c, links) for c in answer.citations]
 
 
 def completion(
-    answer: Answer, model: str, usage: Usage, api_url: str, *, created: int | None = None
+    answer: Answer, model: str, usage: Usage, links: Links, *, created: int | None = None
 ) -> ChatCompletion:
     return ChatCompletion(
         id=completion_id(),
@@ -219,6 +219,6 @@ def completion(
         model=model,
         choices=[Choice(message=AssistantMessage(content=answer.text))],
         usage=usage,
-        citations=citations(answer, api_url),
+        citations=citations(answer, links),
         kdesk=kdesk_info(answer),
     )

@@ -71,8 +71,8 @@ class DeskTools:
         self.caller_of = caller_of
 
     @property
-    def api_url(self) -> str:
-        return self.desk.settings.api_url
+    def links(self) -> payloads.Links:
+        return payloads.Links.of(self.desk.settings)
 
     def reader(self, ctx: Context) -> UserDesk:
         """The user, to read documents (as the REST API's document routes)."""
@@ -101,7 +101,7 @@ class DeskTools:
         me = self.asker(ctx)
         with tool_errors():
             found = me.search(query, collections, k)
-        passages = [payloads.passage_json(f, self.api_url) for f in found]
+        passages = [payloads.passage_json(f, self.links) for f in found]
         shaped = SearchResults.model_validate({"query": query, "passages": passages})
         return result(shaped, search_text(shaped))
 
@@ -119,7 +119,7 @@ class DeskTools:
             stream = me.ask(question, collections)
             for _ in stream:  # the answer is verified once the text is complete
                 pass
-        shaped = AnswerBody.model_validate(payloads.answer_json(stream.answer, self.api_url))
+        shaped = AnswerBody.model_validate(payloads.answer_json(stream.answer, self.links))
         return result(shaped, ask_text(shaped))
 
     def list_documents(
@@ -143,7 +143,7 @@ class DeskTools:
                     pages=d.pages,
                     tags=list(d.tags),
                     ingested_at=d.ingested_at,
-                    link=payloads.page_link(self.api_url, d.doc_id, 1),
+                    link=self.links.page(d.doc_id, 1),
                 )
                 for d in infos
                 if collection is None or d.collection == collection
@@ -190,7 +190,7 @@ class DeskTools:
             location=chunk.cited_as(),
             text=chunk.text,
             chunk_ids=[chunk.id],
-            link=payloads.page_link(self.api_url, chunk.doc_id, chunk.page_start),
+            link=self.links.page(chunk.doc_id, chunk.page_start),
         )
 
     def page(self, me: UserDesk, doc_id: str, page: int) -> PageText:
@@ -209,7 +209,7 @@ class DeskTools:
             location=first.cited_as(page),
             text=text,
             chunk_ids=[c.id for c in on_page],
-            link=payloads.page_link(self.api_url, doc_id, page),
+            link=self.links.page(doc_id, page),
         )
 
 

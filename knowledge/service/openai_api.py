@@ -37,6 +37,7 @@ from knowledge.service.chat_completions import (
     now,
 )
 from knowledge.service.errors import ApiError, error_body
+from knowledge.service.payloads import Links
 
 log = logging.getLogger("kdesk.service")
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -114,7 +115,7 @@ def chat_completions(body: ChatCompletionRequest, caller: Reader) -> Any:
         for _ in stream:
             pass
         answer = stream.answer
-        return completion(answer, body.model, usage_of(me, answer), api_url(me))
+        return completion(answer, body.model, usage_of(me, answer), links_of(me))
     deltas = iter(stream)
     first = next(deltas, None)  # retrieval runs here: its errors are still a JSON status
     events = sse(me, stream, _prepend(first, deltas), body.model, body.include_usage)
@@ -127,8 +128,8 @@ def _prepend(first: str | None, rest: Iterator[str]) -> Iterator[str]:
         yield from rest
 
 
-def api_url(me: UserDesk) -> str:
-    return me.desk.settings.api_url
+def links_of(me: UserDesk) -> Links:
+    return Links.of(me.desk.settings)
 
 
 def usage_of(me: UserDesk, answer: Answer) -> Usage:
@@ -183,7 +184,7 @@ def sse(
         if rest := ending("".join(sent), answer):
             yield chunk({"content": rest})
         info = kdesk_info(answer).model_dump() | {"answer": answer.text}
-        yield chunk({}, "stop", citations=citations(answer, api_url(me)), kdesk=info)
+        yield chunk({}, "stop", citations=citations(answer, links_of(me)), kdesk=info)
         if include_usage:
             yield event({**head, "choices": [], "usage": usage_of(me, answer).model_dump()})
     except Exception:  # after the headers: end the stream with an error event, never a 500

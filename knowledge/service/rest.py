@@ -17,7 +17,7 @@ from knowledge.core.types import AnswerStream
 from knowledge.service import rest_documents, rest_jobs
 from knowledge.service.auth import Reader, desk_of
 from knowledge.service.errors import error_response
-from knowledge.service.payloads import AnswerBody, SearchResults, answer_json, passage_json
+from knowledge.service.payloads import AnswerBody, Links, SearchResults, answer_json, passage_json
 from knowledge.service.rest_models import (
     AskRequest,
     Collections,
@@ -79,8 +79,8 @@ STREAMED = {
 def search(body: SearchRequest, caller: Reader, request: Request) -> dict[str, Any]:
     where = body.filter.search_filter() if body.filter else None
     found = caller.asking().search(body.query, body.collections, body.k, where=where)
-    api_url = desk_of(request).settings.api_url
-    return {"query": body.query, "passages": [passage_json(f, api_url) for f in found]}
+    links = Links.of(desk_of(request).settings)
+    return {"query": body.query, "passages": [passage_json(f, links) for f in found]}
 
 
 @router.post(
@@ -98,15 +98,15 @@ def ask(body: AskRequest, caller: Reader, request: Request) -> Any:
         where=body.filter.search_filter() if body.filter else None,
         fresh=body.fresh,
     )
-    api_url = desk_of(request).settings.api_url
+    links = Links.of(desk_of(request).settings)
     if body.stream:
-        return StreamingResponse(answer_events(stream, api_url), media_type="text/event-stream")
+        return StreamingResponse(answer_events(stream, links), media_type="text/event-stream")
     for _ in stream:
         pass
-    return answer_json(stream.answer, api_url)
+    return answer_json(stream.answer, links)
 
 
-def answer_events(stream: AnswerStream, api_url: str) -> Iterator[bytes]:
+def answer_events(stream: AnswerStream, links: Links) -> Iterator[bytes]:
     """The answer as server-sent events; an error once streaming began is an ``error`` event
     (the status line has been sent by then)."""
     try:
@@ -115,7 +115,7 @@ def answer_events(stream: AnswerStream, api_url: str) -> Iterator[bytes]:
     except Exception as exc:  # noqa: BLE001 - told to the client, unexpected ones logged
         yield sse("error", json.loads(bytes(error_response(exc).body)))
         return
-    yield sse("answer", answer_json(stream.answer, api_url))
+    yield sse("answer", answer_json(stream.answer, links))
 
 
 def sse(event: str, data: object) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
@@ -20,7 +19,7 @@ from knowledge.search.filters import tags_from_text
 from knowledge.search.viewer import page_text, render_page
 from knowledge.service.auth import Reader, Uploader, desk_of
 from knowledge.service.errors import ApiError
-from knowledge.service.payloads import place
+from knowledge.service.payloads import Links, place
 from knowledge.service.rest_jobs import job_json
 from knowledge.service.rest_models import Document, Documents, Jobs, PageView, errors
 
@@ -29,7 +28,7 @@ PNG = {"description": "With `format=png`: the rendered PDF page", "content": {"i
 ORIGINAL = {"description": "The stored original file", "content": {"application/octet-stream": {}}}
 
 
-def document_json(info: DocumentInfo, superseded: bool, api_url: str) -> dict[str, Any]:
+def document_json(info: DocumentInfo, superseded: bool, links: Links) -> dict[str, Any]:
     return {
         "doc_id": info.doc_id,
         "file_name": info.file_name,
@@ -42,7 +41,7 @@ def document_json(info: DocumentInfo, superseded: bool, api_url: str) -> dict[st
         "ingested_at": info.ingested_at,
         "supersedes": info.supersedes,
         "superseded": superseded,
-        "original": f"{api_url}/api/documents/{quote(info.doc_id)}/original",
+        "original": links.original(info.doc_id),
     }
 
 
@@ -55,8 +54,8 @@ def document_json(info: DocumentInfo, superseded: bool, api_url: str) -> dict[st
 def documents(caller: Reader, request: Request) -> dict[str, Any]:
     visible = caller.me.documents()
     earlier = {d.supersedes for d in visible if d.supersedes}  # versions share a collection
-    api_url = desk_of(request).settings.api_url
-    return {"documents": [document_json(d, d.doc_id in earlier, api_url) for d in visible]}
+    links = Links.of(desk_of(request).settings)
+    return {"documents": [document_json(d, d.doc_id in earlier, links) for d in visible]}
 
 
 @router.get(
@@ -68,7 +67,7 @@ def documents(caller: Reader, request: Request) -> dict[str, Any]:
 def document(doc_id: str, caller: Reader, request: Request) -> dict[str, Any]:
     info = caller.me.document(doc_id)
     superseded = any(d.supersedes == doc_id for d in caller.me.documents())
-    return document_json(info, superseded, desk_of(request).settings.api_url)
+    return document_json(info, superseded, Links.of(desk_of(request).settings))
 
 
 @router.get(
@@ -99,13 +98,13 @@ def page_view(
     on_page = [c for c in chunks if c.page_start <= page <= c.page_end]
     cited = on_page[0] if on_page else chunks[0]
     text = page_text(chunks, page, cited)[0] if on_page else ""
-    api_url = desk_of(request).settings.api_url
+    links = Links.of(desk_of(request).settings)
     return {
         "doc_id": doc_id,
         "page": page,
         "pages": info.pages,
         "text": text,
-        "place": place(cited, page, api_url),
+        "place": place(cited, page, links),
     }
 
 
@@ -183,4 +182,4 @@ def read_upload(file: UploadFile, limit_mb: int, supersedes: str | None) -> Uplo
 )
 def delete(doc_id: str, caller: Uploader, request: Request) -> dict[str, Any]:
     info = caller.me.delete_document(doc_id)
-    return document_json(info, False, desk_of(request).settings.api_url)
+    return document_json(info, False, Links.of(desk_of(request).settings))

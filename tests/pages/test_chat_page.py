@@ -365,3 +365,27 @@ def test_a_citation_of_a_word_file_shows_the_passage_in_its_section(
     assert "Train tickets" not in passage, "only the cited section"
     [download] = at.get("download_button")
     assert download.proto.label == "Download the original"
+
+
+def test_a_citations_web_link_opens_its_page_in_the_viewer_once(
+    handbook_dir: Path, ollama: FakeOllama, configure: Configure
+):
+    """The API's web_link (/?source=<doc id>&page=<n>) opens the page for a signed-in user;
+    an id they cannot read is "not there", like an unknown one."""
+    configure(handbook_dir, ollama.url)
+    desk = Desk(load_settings())
+    [doc] = [d for d in desk.store.documents(desk.store.collection_names())]
+    at = open_page("pages/chat.py")
+    at.query_params["source"] = doc.doc_id
+    at.query_params["page"] = str(VACATION_PAGE)
+    at.run()
+    assert not at.exception
+    assert at.number_input[0].value == VACATION_PAGE
+    assert any(f"page {VACATION_PAGE} of 3" in c.value for c in at.caption)
+    assert "source" not in at.query_params, "opened once, not on every rerun"
+    for doc_id in ("no-such-document", doc.doc_id):
+        other = open_page("pages/chat.py", user="outsider", roles=("employee",))
+        other.query_params["source"] = doc_id
+        other.run()
+        assert not other.exception and not other.number_input
+        assert any("not in the knowledge base" in w.value for w in other.warning)

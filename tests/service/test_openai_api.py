@@ -61,6 +61,8 @@ def test_an_answer_is_a_chat_completion_with_markers_and_citations(served: Serve
     assert cited["doc_id"] in served.doc_ids[ENGINEERING.user]
     api_url = served.desk.settings.api_url
     assert cited["link"] == f"{api_url}/api/documents/{cited['doc_id']}/pages/1"
+    app_url = served.desk.settings.app_url
+    assert cited["web_link"] == f"{app_url}/?source={cited['doc_id']}&page=1"
     assert f"[{cited['n']}]" in choice.message.content
     info = completion.kdesk
     assert info["abstained"] is False and info["evidence"] in ("strong", "weak")

@@ -25,7 +25,7 @@ from knowledge.access.roles import Role
 from knowledge.core.settings import Settings
 from knowledge.desk.root import Desk
 from knowledge.service.app import create_app
-from knowledge.service.payloads import AnswerBody, Passage, answer_json, passage_json
+from knowledge.service.payloads import AnswerBody, Links, Passage, answer_json, passage_json
 from tests.leaks import ENGINEERING, PASSWORD
 from tests.service.conftest import Served
 
@@ -114,11 +114,11 @@ def test_the_payloads_fit_the_documented_models(served: Served):
     stream = me.ask("How often is the Zephyr-9 turbine inspected?")
     for _ in stream:
         pass
-    api_url = served.desk.settings.api_url
+    links = Links.of(served.desk.settings)
     for passage in found:
-        assert Passage.model_validate(passage_json(passage, api_url)).model_dump() == (
-            passage_json(passage, api_url)
+        assert Passage.model_validate(passage_json(passage, links)).model_dump() == (
+            passage_json(passage, links)
         )
-    body = answer_json(stream.answer, api_url)
+    body = answer_json(stream.answer, links)
     assert stream.answer.citations
     assert AnswerBody.model_validate(body).model_dump() == body
