@@ -57,6 +57,12 @@ def authenticate(desk: Desk, secret: str | None) -> Caller:
     return Caller(key, desk.for_user(key.user, channel=CHANNEL))
 
 
+def key_of(request: Request) -> str | None:
+    """The key a request carries: ``Authorization: Bearer kdesk_…``, else ``X-API-Key``."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return secret if scheme.lower() == "bearer" else request.headers.get("x-api-key")
+
+
 def desk_of(request: Request) -> Desk:
     desk: Desk = request.app.state.desk
     return desk
@@ -66,8 +72,8 @@ def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    secret = credentials.credentials if credentials else request.headers.get("x-api-key")
-    return authenticate(desk_of(request), secret)
+    # ``credentials`` (HTTPBearer) puts the key scheme in the OpenAPI schema; key_of reads it
+    return authenticate(desk_of(request), key_of(request))
 
 
 def _reader(caller: Annotated[Caller, Depends(_caller)]) -> Caller:

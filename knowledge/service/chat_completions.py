@@ -160,18 +160,6 @@ class ChatCompletion(BaseModel):
     kdesk: KdeskInfo
 
 
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    code: int | str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """Every error, in OpenAI's shape."""
-
-    error: ErrorDetail
-
-
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"

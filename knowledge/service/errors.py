@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.document import DocumentError
@@ -53,6 +54,28 @@ class ApiError(KdeskError):
 
 def error_body(message: str, kind: str, code: int | str | None = None) -> dict[str, object]:
     return {"error": {"message": message, "type": kind, "code": code}}
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: int | str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error, in OpenAI's shape (``error_body``)."""
+
+    error: ErrorDetail
+
+
+def documented(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    """A route's OpenAPI ``responses`` for these error statuses (each optionally with why),
+    each with the error body."""
+    responses: dict[int | str, dict[str, object]] = {}
+    for status in statuses:
+        code, why = status if isinstance(status, tuple) else (status, None)
+        responses[code] = {"model": ErrorBody} | ({"description": why} if why else {})
+    return dict(sorted(responses.items(), key=lambda item: int(item[0])))
 
 
 def error_response(exc: Exception) -> JSONResponse:

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from knowledge.core.errors import KdeskError
 from knowledge.desk.root import Desk
-from knowledge.service.auth import Caller, authenticate
+from knowledge.service.auth import Caller, authenticate, key_of
 from knowledge.service.errors import error_response
 from knowledge.service.mcp_server import build_server
 
@@ -50,7 +50,7 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            caller = authenticate(self.desk, bearer_secret(request))
+            caller = authenticate(self.desk, key_of(request))
             caller.require("read")  # every tool reads
         except KdeskError as exc:
             await refusal(exc)(scope, receive, send)
@@ -66,14 +66,6 @@ def refusal(exc: KdeskError) -> JSONResponse:
     body = {"jsonrpc": "2.0", "id": None, **json.loads(bytes(response.body))}
     headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"}
     return JSONResponse(body, response.status_code, headers=headers)
-
-
-def bearer_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return secret
-    return request.headers.get("x-api-key")
 
 
 def mount_mcp(app: FastAPI, desk: Desk) -> list[AbstractAsyncContextManager[object]]:

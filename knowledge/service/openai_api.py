@@ -25,7 +25,6 @@ from knowledge.service.chat_completions import (
     MODEL,
     ChatCompletion,
     ChatCompletionRequest,
-    ErrorResponse,
     ModelCard,
     ModelList,
     Usage,
@@ -36,7 +35,7 @@ from knowledge.service.chat_completions import (
     kdesk_info,
     now,
 )
-from knowledge.service.errors import ApiError, error_body
+from knowledge.service.errors import ApiError, documented, error_body
 from knowledge.service.payloads import Links
 
 log = logging.getLogger("kdesk.service")
@@ -45,16 +44,12 @@ STARTED = int(time.time())  # the models' "created": they exist as long as the s
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _errors(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorResponse, "description": why} for status, why in statuses}
-
-
-KEY_ERRORS = _errors(
+KEY_ERRORS = documented(
     (401, "No API key, or a wrong, revoked or expired one"),
     (403, "The key does not have the read scope"),
 )
-NOT_FOUND = _errors((404, "Not one of the personas this key's user may use (model_not_found)"))
-CHAT_ERRORS = _errors(
+NOT_FOUND = documented((404, "Not one of the personas this key's user may use (model_not_found)"))
+CHAT_ERRORS = documented(
     (400, "No user message with the question's text last"),
     (422, "A body that is not a chat completion request (which field, and why)"),
     (429, "The user's rate limit is used up: try again after Retry-After seconds"),

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from knowledge.search.filters import SearchFilter
+from knowledge.service.errors import documented
 from knowledge.service.payloads import Place
 
 
@@ -179,17 +180,7 @@ class UsageSummary(UsageCounts):
     models: dict[str, int]
 
 
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    code: int | str | None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
 def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     """The ``responses`` of a route: these error statuses (and those of every route: no key,
     a key without the scope, a bad request), each with the error body."""
-    return {status: {"model": ErrorBody} for status in sorted({401, 403, 422, *statuses})}
+    return documented(*sorted({401, 403, 422, *statuses}))
